@@ -1,0 +1,190 @@
+"""The ``cellseg`` command. Thin: parses options, calls the API, prints. Heavy imports
+(torch) happen inside the commands so that ``--help`` is instant."""
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from cellseg.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Segment, measure, evaluate and track cells and nuclei in microscopy images.")
+
+
+class Method(str, Enum):
+    unet = "unet"
+    otsu = "otsu"
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def segment(
+    inputs: List[str] = typer.Argument(..., metavar="INPUT...",
+                                       help="Image files, folders or glob patterns."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
+    method: Method = typer.Option(Method.unet, help="unet (bundled/trained model) or otsu."),
+    model: Optional[str] = typer.Option(None, help="Bundled model name (nuclei, cells) or a "
+                                        "model folder. Default: nuclei."),
+    pixel_size: Optional[float] = typer.Option(None, help="µm per pixel: adds µm columns."),
+    channel: Optional[int] = typer.Option(None, help="Use this channel (0-based) of "
+                                          "multi-channel images."),
+    tile: int = typer.Option(512, help="Tile size in pixels for large images."),
+    overlap: int = typer.Option(64, help="Overlap of neighbouring tiles in pixels."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (8x slower)."),
+    workers: Optional[int] = typer.Option(None, help="Run on a local Dask cluster of N workers."),
+    scheduler: Optional[str] = typer.Option(None, help="Address of a Dask scheduler."),
+    redo: bool = typer.Option(False, "--redo", help="Redo images already done in OUT."),
+    report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+):
+    """Segment images: OUT/<stem>_labels.tif, <stem>_overlay.png, measurements.csv, summary.csv."""
+    from cellseg.pipeline import run_segment
+    if workers or scheduler:
+        fail("--workers/--scheduler (Dask) are not implemented yet")
+    if report:
+        fail("--report is not implemented yet")
+    try:
+        result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
+                             pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
+                             redo=redo, quiet=quiet)
+    except InputError as exc:
+        fail(str(exc))
+    if not quiet:
+        typer.echo(f"{len(result.done)} segmented, {len(result.skipped)} already done, "
+                   f"{len(result.failed)} failed -> {output}")
+    if result.failed:
+        typer.echo("failed:", err=True)
+        for path, why in result.failed:
+            typer.echo(f"  {path}: {why}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def measure(
+    labels: List[Path] = typer.Argument(..., metavar="LABELS...",
+                                        help="Label images (files or folders)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output CSV file."),
+    images: Optional[Path] = typer.Option(None, help="Folder of the intensity images, "
+                                          "matched by name."),
+    pixel_size: Optional[float] = typer.Option(None, help="µm per pixel: adds µm columns."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Measure objects in label images made elsewhere (e.g. by hand in Fiji)."""
+    import pandas as pd
+    from cellseg.evaluate_run import _key
+    from cellseg.io.datasets import as_labels
+    from cellseg.io.images import find_images, read_image
+    from cellseg.io.write import write_csv
+    from cellseg.measure import measure as measure_table
+    try:
+        files = find_images([str(p) for p in labels])
+        by_key = {_key(p.stem): p for p in find_images([images])} if images else {}
+    except InputError as exc:
+        fail(str(exc))
+    tables, failed = [], []
+    for f in files:
+        try:
+            lab = as_labels(read_image(f))
+            img_path = by_key.get(_key(f.stem))
+            if images and img_path is None:
+                raise InputError(f, f"no image with the same name in {images}")
+            img = read_image(img_path) if img_path else None
+            if img is not None and img.shape[:2] != lab.shape:
+                raise InputError(f, f"label size {lab.shape} differs from image "
+                                 f"{img_path.name} size {img.shape[:2]}")
+            tables.append(measure_table(lab, img, pixel_size=pixel_size, image_name=f.name))
+        except InputError as exc:
+            failed.append(str(exc))
+            typer.echo(f"error: {exc}", err=True)
+    if tables:
+        write_csv(output, pd.concat(tables, ignore_index=True))
+    if not quiet:
+        typer.echo(f"{sum(len(t) for t in tables)} objects in {len(tables)} images -> {output}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(
+    pred: Path = typer.Argument(..., help="Folder of predicted label images (*_labels.tif)."),
+    truth: Path = typer.Argument(..., help="Annotated dataset folder or folder of label images."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Folder for scores.json and per_image.csv."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    baseline: bool = typer.Option(True, help="Score the Otsu pipeline on the same images too."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Score predictions against ground truth (DSB2018 score, AP, F1, pixel IoU, SEG, ...)."""
+    from cellseg.evaluate_run import evaluate_folder, format_table, json_ready
+    from cellseg.io.write import atomic_path, write_csv
+    try:
+        scores, per_image, base = evaluate_folder(pred, truth, baseline=baseline,
+                                                  log=lambda m: typer.echo(m, err=True))
+    except InputError as exc:
+        fail(str(exc))
+    doc = json_ready(scores)
+    if base:
+        doc["otsu_baseline"] = json_ready(base)
+    if output:
+        output.mkdir(parents=True, exist_ok=True)
+        with atomic_path(output / "scores.json") as tmp:
+            tmp.write_text(json.dumps(doc, indent=2))
+        write_csv(output / "per_image.csv", per_image)
+    if as_json:
+        typer.echo(json.dumps(doc))
+    elif not quiet:
+        cols = {"prediction": scores, **({"otsu": base} if base else {})}
+        typer.echo(format_table(cols))
+
+
+@app.command()
+def train(
+    data: List[Path] = typer.Argument(..., metavar="DATA...", help="Annotated dataset folders."),
+    output: Path = typer.Option(..., "-o", "--output", help="Model folder to write."),
+    config: Optional[Path] = typer.Option(None, help="YAML file with training options."),
+    epochs: Optional[int] = typer.Option(None),
+    patch_size: Optional[int] = typer.Option(None, help="Crop side in pixels."),
+    batch_size: Optional[int] = typer.Option(None),
+    width: Optional[int] = typer.Option(None, help="U-Net base width."),
+    loss: Optional[str] = typer.Option(None, help="bce, weighted_bce, dice, bce_dice, jaccard, "
+                                       "focal, tversky or combo."),
+    val_fraction: Optional[float] = typer.Option(None),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Train a U-Net on annotated images; writes MODEL_DIR/model.safetensors + model.json."""
+    from dataclasses import replace
+    from cellseg.nn.train import TrainConfig, train as run_train
+    try:
+        cfg = TrainConfig.from_file(config) if config else TrainConfig()
+        overrides = {k: v for k, v in dict(epochs=epochs, patch_size=patch_size,
+                     batch_size=batch_size, width=width, loss=loss,
+                     val_fraction=val_fraction).items() if v is not None}
+        cfg = replace(cfg, **overrides)
+        if loss:
+            from cellseg.nn.losses import get_loss
+            get_loss(loss)
+        run_train(data, output, cfg, resume=resume, quiet=quiet)
+    except InputError as exc:
+        fail(str(exc))
+    except ValueError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

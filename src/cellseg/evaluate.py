@@ -1,0 +1,180 @@
+"""Pixel and instance metrics of predicted label images against ground truth.
+
+Instance matching is exact: IoUs come from the contingency table of the two label images, and
+pairs are matched one-to-one by the Hungarian algorithm on IoU (for thresholds >= 0.5 the
+match is unique anyway). Definitions:
+
+- DSB2018 score of an image: mean over IoU thresholds 0.50, 0.55, ..., 0.95 of
+  TP / (TP + FP + FN); the dataset score is the mean over images.
+- AP at threshold t (as in the StarDist paper): TP / (TP + FP + FN), pooled over all objects.
+- F1 at t: 2 TP / (2 TP + FP + FN), pooled.
+- CTC SEG: for each true object, the IoU with the predicted object that covers more than half
+  of it (0 if none); mean over true objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+DSB_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
+
+
+def contingency(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(n_true + 1, n_pred + 1) int64 table of pixel counts; row/column 0 is background."""
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth shape {truth.shape} differs from prediction shape {pred.shape}")
+    t = np.asarray(truth, np.int64).ravel()
+    p = np.asarray(pred, np.int64).ravel()
+    nt, np_ = int(t.max(initial=0)) + 1, int(p.max(initial=0)) + 1
+    return np.bincount(t * np_ + p, minlength=nt * np_).reshape(nt, np_)
+
+
+def iou_matrix(table: np.ndarray) -> np.ndarray:
+    """(n_true, n_pred) IoU of every true/predicted object pair, from a contingency table.
+
+    Label ids missing from an image (gaps in the numbering) give rows/columns of zeros that
+    match nothing.
+    """
+    inter = table[1:, 1:].astype(np.float64)
+    area_t = table[1:, :].sum(1, keepdims=True)
+    area_p = table[:, 1:].sum(0, keepdims=True)
+    union = area_t + area_p - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@dataclass
+class Matching:
+    """Counts of one image at one IoU threshold."""
+
+    tp: int
+    fp: int
+    fn: int
+    matched_iou: float  # sum of the IoUs of matched pairs
+
+
+def match(iou: np.ndarray, threshold: float, n_true: int, n_pred: int) -> Matching:
+    """One-to-one matching of objects with IoU >= threshold maximizing the total IoU."""
+    if n_true == 0 or n_pred == 0:
+        return Matching(0, n_pred, n_true, 0.0)
+    cost = np.where(iou >= threshold, iou, 0.0)
+    rows, cols = linear_sum_assignment(-cost)
+    ok = cost[rows, cols] >= threshold
+    ok &= cost[rows, cols] > 0
+    tp = int(ok.sum())
+    return Matching(tp, n_pred - tp, n_true - tp, float(cost[rows, cols][ok].sum()))
+
+
+def _present(table: np.ndarray, axis: int) -> np.ndarray:
+    return table[1:, :].sum(1) > 0 if axis == 0 else table[:, 1:].sum(0) > 0
+
+
+def image_scores(truth: np.ndarray, pred: np.ndarray,
+                 thresholds=DSB_THRESHOLDS) -> dict:
+    """Instance and pixel scores of one image; counts per threshold for pooling.
+
+    Returns a dict with n_true, n_pred, dsb_score, seg, tp/fp/fn per threshold (lists), and the
+    pixel confusion counts (px_tp, px_fp, px_fn, px_tn).
+    """
+    table = contingency(truth, pred)
+    t_ok, p_ok = _present(table, 0), _present(table, 1)
+    iou = iou_matrix(table)[t_ok][:, p_ok]
+    n_true, n_pred = int(t_ok.sum()), int(p_ok.sum())
+    matches = [match(iou, t, n_true, n_pred) for t in thresholds]
+    per_t = [m.tp / (m.tp + m.fp + m.fn) if (m.tp + m.fp + m.fn) else 1.0 for m in matches]
+    # CTC SEG: a predicted object covering > half of a true object
+    inter = table[1:, 1:][t_ok][:, p_ok]
+    area_t = table[1:, :].sum(1)[t_ok]
+    seg = np.zeros(n_true)
+    if n_pred and n_true:
+        best = inter.argmax(1)
+        covered = inter[np.arange(n_true), best] > 0.5 * area_t
+        seg[covered] = iou[np.arange(n_true), best][covered]
+    fg_t, fg_p = truth > 0, pred > 0
+    return {
+        "n_true": n_true, "n_pred": n_pred,
+        "dsb_score": float(np.mean(per_t)),
+        "seg": float(seg.mean()) if n_true else float("nan"),
+        "thresholds": list(thresholds),
+        "tp": [m.tp for m in matches], "fp": [m.fp for m in matches],
+        "fn": [m.fn for m in matches], "matched_iou": [m.matched_iou for m in matches],
+        "px_tp": int((fg_t & fg_p).sum()), "px_fp": int((~fg_t & fg_p).sum()),
+        "px_fn": int((fg_t & ~fg_p).sum()), "px_tn": int((~fg_t & ~fg_p).sum()),
+    }
+
+
+def _ratio(a: float, b: float, empty: float = 1.0) -> float:
+    return float(a / b) if b else empty
+
+
+def pixel_metrics(tp: int, fp: int, fn: int, tn: int) -> dict:
+    """Dice, IoU, precision, recall and accuracy of foreground pixels."""
+    return {
+        "pixel_dice": _ratio(2 * tp, 2 * tp + fp + fn),
+        "pixel_iou": _ratio(tp, tp + fp + fn),
+        "pixel_precision": _ratio(tp, tp + fp),
+        "pixel_recall": _ratio(tp, tp + fn),
+        "pixel_accuracy": _ratio(tp + tn, tp + fp + fn + tn),
+    }
+
+
+def image_row(scores: dict) -> dict:
+    """The per-image line of a results table from :func:`image_scores`."""
+    i50 = scores["thresholds"].index(0.5)
+    tp, fp, fn = scores["tp"][i50], scores["fp"][i50], scores["fn"][i50]
+    return {
+        "n_true": scores["n_true"], "n_pred": scores["n_pred"],
+        "dsb_score": scores["dsb_score"], "ap50": _ratio(tp, tp + fp + fn),
+        "f1_50": _ratio(2 * tp, 2 * tp + fp + fn), "seg": scores["seg"],
+        "count_error": scores["n_pred"] - scores["n_true"],
+        **pixel_metrics(scores["px_tp"], scores["px_fp"], scores["px_fn"], scores["px_tn"]),
+    }
+
+
+def summarize(per_image: list[dict]) -> dict:
+    """Dataset scores from a list of :func:`image_scores` results.
+
+    dsb_score is the mean over images; AP/F1 are pooled over all objects; pixel metrics are
+    pooled over all pixels; count_mae is the mean absolute count error per image.
+    """
+    if not per_image:
+        raise ValueError("no images to summarize")
+    thresholds = per_image[0]["thresholds"]
+    tp = np.sum([s["tp"] for s in per_image], axis=0)
+    fp = np.sum([s["fp"] for s in per_image], axis=0)
+    fn = np.sum([s["fn"] for s in per_image], axis=0)
+    miou = np.sum([s["matched_iou"] for s in per_image], axis=0)
+    out = {"images": len(per_image),
+           "dsb_score": float(np.mean([s["dsb_score"] for s in per_image]))}
+    for t, a, b, c in zip(thresholds, tp, fp, fn):
+        key = f"{int(round(t * 100))}"
+        out[f"ap{key}"] = _ratio(a, a + b + c)
+        out[f"f1_{key}"] = _ratio(2 * a, 2 * a + b + c)
+    i50 = thresholds.index(0.5)
+    out["mean_matched_iou"] = _ratio(miou[i50], tp[i50], 0.0)
+    out["precision_50"] = _ratio(tp[i50], tp[i50] + fp[i50])
+    out["recall_50"] = _ratio(tp[i50], tp[i50] + fn[i50])
+    seg_num = sum(s["seg"] * s["n_true"] for s in per_image if s["n_true"])
+    n_true = sum(s["n_true"] for s in per_image)
+    out["seg"] = _ratio(seg_num, n_true, float("nan"))
+    out["count_mae"] = float(np.mean([abs(s["n_pred"] - s["n_true"]) for s in per_image]))
+    out["n_true"], out["n_pred"] = int(n_true), int(sum(s["n_pred"] for s in per_image))
+    px = {k: int(sum(s[k] for s in per_image)) for k in ("px_tp", "px_fp", "px_fn", "px_tn")}
+    out.update(pixel_metrics(px["px_tp"], px["px_fp"], px["px_fn"], px["px_tn"]))
+    out["confusion_matrix"] = [[px["px_tn"], px["px_fp"]], [px["px_fn"], px["px_tp"]]]
+    return out
+
+
+def evaluate(pred, truth) -> dict:
+    """Scores of one prediction or a list of predictions against ground truth label images.
+
+    >>> t = np.zeros((10, 10), int); t[2:6, 2:6] = 1
+    >>> evaluate(t, t)["dsb_score"]
+    1.0
+    """
+    if isinstance(pred, np.ndarray):
+        pred, truth = [pred], [truth]
+    if len(pred) != len(truth):
+        raise ValueError(f"{len(pred)} predictions for {len(truth)} ground truths")
+    return summarize([image_scores(t, p) for p, t in zip(pred, truth)])

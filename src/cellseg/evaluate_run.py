@@ -1,0 +1,93 @@
+"""Match prediction files to ground truth and score them (the ``cellseg evaluate`` command)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cellseg.errors import InputError
+from cellseg.evaluate import image_row, image_scores, summarize
+from cellseg.io.images import find_images, read_image
+
+PRED_SUFFIXES = ("_labels", "_label", "_masks", "_mask", "_pred")
+
+
+def _key(stem: str) -> str:
+    for s in PRED_SUFFIXES:
+        if stem.endswith(s):
+            return stem[: -len(s)]
+    return stem[len("man_seg"):] if stem.startswith("man_seg") else stem
+
+
+def load_truth(truth: str | Path) -> dict[str, tuple]:
+    """key -> (loader of (image or None, labels)) for an annotated dataset or label images."""
+    from cellseg.io.datasets import as_labels, detect_layout, open_dataset
+    path = Path(truth)
+    try:
+        detect_layout(path)
+        items = open_dataset(path)
+    except InputError:
+        files = find_images([path])
+        return {_key(f.stem): (lambda f=f: (None, as_labels(read_image(f)))) for f in files}
+    out = {}
+    for it in items:
+        out[it.id] = it.load
+        out.setdefault(it.image_path.stem, it.load)
+        if it.image_path.stem.startswith("t"):
+            out.setdefault(it.image_path.stem[1:], it.load)
+    return out
+
+
+def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = True,
+                    log=print) -> tuple[dict, pd.DataFrame, dict | None]:
+    """(scores, per-image table, Otsu baseline scores or None) of predictions vs truth."""
+    from cellseg.io.datasets import as_labels
+    preds = {_key(p.stem): p for p in find_images([pred])}
+    truths = load_truth(truth)
+    pairs = [(k, p) for k, p in preds.items() if k in truths]
+    if not pairs:
+        raise InputError(pred, f"no prediction matches an image of {truth} by name")
+    missing = sorted(set(truths) - set(preds))
+    scores, rows, base_scores = [], [], []
+    for key, p in pairs:
+        image, truth_labels = truths[key]()
+        pred_labels = as_labels(read_image(p))
+        if pred_labels.ndim != 2 or pred_labels.shape != truth_labels.shape:
+            log(f"error: {p}: size {pred_labels.shape} differs from ground truth "
+                f"{truth_labels.shape}")
+            continue
+        s = image_scores(truth_labels, pred_labels)
+        scores.append(s)
+        rows.append({"image": key, **image_row(s)})
+        if baseline and image is not None:
+            from cellseg.classical import segment_otsu
+            base_scores.append(image_scores(truth_labels, segment_otsu(image)))
+    if not scores:
+        raise InputError(pred, "no prediction could be scored")
+    summary = summarize(scores)
+    summary["unmatched_truth"] = len(missing) if len(truths) < 10**6 else None
+    base = summarize(base_scores) if base_scores else None
+    return summary, pd.DataFrame(rows), base
+
+
+TABLE_KEYS = ("dsb_score", "ap50", "ap75", "f1_50", "mean_matched_iou", "seg", "pixel_iou",
+              "pixel_dice", "pixel_precision", "pixel_recall", "pixel_accuracy", "count_mae",
+              "n_true", "n_pred", "images")
+
+
+def format_table(columns: dict[str, dict]) -> str:
+    """Plain-text table: one row per metric, one column per method."""
+    names = list(columns)
+    lines = [f"{'metric':<18}" + "".join(f"{n:>12}" for n in names)]
+    for k in TABLE_KEYS:
+        vals = [columns[n].get(k) for n in names]
+        if all(v is None for v in vals):
+            continue
+        cells = "".join(f"{v:>12.3f}" if isinstance(v, float) else f"{v!s:>12}" for v in vals)
+        lines.append(f"{k:<18}{cells}")
+    return "\n".join(lines)
+
+
+def json_ready(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}

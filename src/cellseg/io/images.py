@@ -1,0 +1,185 @@
+"""Read microscopy images of any common format into numpy arrays.
+
+Images keep their native dtype. A single image is (H, W) or (H, W, C); a file may hold several
+frames (a multi-page TIFF, an animated GIF), which are read one at a time so that a long movie is
+never loaded whole when one frame is asked for.
+"""
+from __future__ import annotations
+
+import glob
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from cellseg.errors import InputError
+
+TIFF_SUFFIXES = {".tif", ".tiff"}
+IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+
+
+def natural_key(path: str | Path) -> list:
+    """Sort key that orders ``t2`` before ``t10``."""
+    return [int(s) if s.isdigit() else s.lower() for s in re.split(r"(\d+)", str(path))]
+
+
+def find_images(inputs: list[str | Path] | str | Path) -> list[Path]:
+    """Expand files, folders (images directly inside) and glob patterns into image paths.
+
+    Raises InputError for a path that does not exist or a folder without images. Files given
+    by name are kept whatever their suffix (reading them reports a bad one).
+    """
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            inside = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+                             and p.is_file() and not p.name.startswith(".")), key=natural_key)
+            if not inside:
+                raise InputError(path, "folder holds no images "
+                                 f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        elif any(ch in str(item) for ch in "*?["):
+            matches = sorted((Path(p) for p in glob.glob(str(item), recursive=True)
+                              if Path(p).suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
+            if not matches:
+                raise InputError(item, "pattern matches no images")
+            found.extend(matches)
+        else:
+            raise InputError(path, "no such file or folder")
+    return list(dict.fromkeys(found))
+
+
+def _tiff_layout(tif) -> tuple[int, bool]:
+    """(number of frames, whether a 'C' channel axis must be gathered) of a TIFF's first series."""
+    series = tif.series[0]
+    axes = series.axes
+    if "C" in axes:
+        return int(np.prod([n for a, n in zip(axes, series.shape) if a not in "CYXS"] or [1])), True
+    return len(series.pages), False
+
+
+def _check_suffix(path: Path) -> None:
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not an image file")
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise InputError(path, f"not an image file (suffix {path.suffix or 'none'}; "
+                         f"expected one of {', '.join(sorted(IMAGE_SUFFIXES))})")
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of frames (pages of a stack, frames of a GIF) in an image file."""
+    path = Path(path)
+    _check_suffix(path)
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            import tifffile
+            with tifffile.TiffFile(path) as tif:
+                return _tiff_layout(tif)[0]
+        if path.suffix.lower() == ".gif":
+            import imageio.v3 as iio
+            return int(iio.improps(path, index=None).shape[0])
+        return 1
+    except InputError:
+        raise
+    except Exception as exc:  # any decoder failure is the file's problem
+        raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+
+
+def _read_raw(path: Path, frame: int) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        import tifffile
+        with tifffile.TiffFile(path) as tif:
+            n, gather_channels = _tiff_layout(tif)
+            if not 0 <= frame < n:
+                raise InputError(path, f"frame {frame} asked for, file has {n}")
+            if gather_channels:
+                series = tif.series[0]
+                data = series.asarray()
+                axes = series.axes
+                data = np.moveaxis(data, axes.index("C"), -1)
+                rest = [a for a in axes if a != "C"] + ["C"]
+                lead = data.reshape((-1,) + data.shape[len(rest) - 3:])
+                return lead[frame] if "S" not in axes else lead[frame][..., 0, :]
+            return tif.series[0].pages[frame].asarray()
+    import imageio.v3 as iio
+    if suffix == ".gif":
+        return np.asarray(iio.imread(path, index=frame))
+    if frame != 0:
+        raise InputError(path, f"frame {frame} asked for, file has 1")
+    return np.asarray(iio.imread(path))
+
+
+def _tidy(image: np.ndarray, path: Path, channel: int | None) -> np.ndarray:
+    """Squeeze singleton axes, drop an alpha channel that carries nothing, pick a channel."""
+    image = np.squeeze(image)
+    if image.ndim == 3 and image.shape[0] <= 4 < image.shape[-1]:
+        image = np.moveaxis(image, 0, -1)  # (C, H, W) planar -> (H, W, C)
+    if image.ndim not in (2, 3):
+        raise InputError(path, f"expected a 2D image, got an array of shape {image.shape}")
+    if image.ndim == 3 and image.shape[-1] == 4:
+        alpha = image[..., 3]
+        if alpha.min() == alpha.max():
+            image = image[..., :3]
+    if image.ndim == 3 and image.shape[-1] == 2:
+        image = image  # two-channel fluorescence: kept, the caller picks
+    if channel is not None:
+        if image.ndim == 2:
+            if channel != 0:
+                raise InputError(path, f"channel {channel} asked for, image has 1 channel")
+        elif not 0 <= channel < image.shape[-1]:
+            raise InputError(path, f"channel {channel} asked for, image has "
+                             f"{image.shape[-1]} channels")
+        else:
+            image = image[..., channel]
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if min(image.shape[:2]) < 2:
+        raise InputError(path, f"image is too small ({image.shape[0]}x{image.shape[1]} pixels)")
+    return image
+
+
+def read_frame(path: str | Path, frame: int = 0, *, channel: int | None = None) -> np.ndarray:
+    """Read one frame of an image file.
+
+    Parameters
+    ----------
+    path : image file (PNG, JPEG, BMP, TIFF of any bit depth/compression, GIF).
+    frame : index of the page or movie frame.
+    channel : pick this channel of a multi-channel image (0-based).
+
+    Returns
+    -------
+    (H, W) or (H, W, C) ndarray in the file's dtype.
+
+    Raises InputError naming the file for anything it cannot read.
+    """
+    path = Path(path)
+    _check_suffix(path)
+    try:
+        raw = _read_raw(path, frame)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+    return _tidy(raw, path, channel)
+
+
+def read_image(path: str | Path, *, channel: int | None = None) -> np.ndarray:
+    """Read the first (usually only) frame of an image file; see :func:`read_frame`."""
+    return read_frame(path, 0, channel=channel)
+
+
+def iter_frames(path: str | Path, *, channel: int | None = None) -> Iterator[np.ndarray]:
+    """Yield the frames of a file one at a time (memory stays at one frame)."""
+    path = Path(path)
+    for i in range(count_frames(path)):
+        yield read_frame(path, i, channel=channel)

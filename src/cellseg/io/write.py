@@ -1,0 +1,58 @@
+"""Atomic writers: each output goes to a temporary file in the same folder, then is renamed.
+
+A crash never leaves a half-written file under the final name, and a rerun can trust that any
+file present is complete.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part",
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def labels_dtype(labels: np.ndarray) -> np.dtype:
+    """On-disk dtype for a label image: uint16 when it fits, else uint32."""
+    return np.dtype(np.uint16) if int(labels.max(initial=0)) < 2**16 else np.dtype(np.uint32)
+
+
+def write_labels(path: str | Path, labels: np.ndarray) -> None:
+    """Write a (H, W) label image, or a (T, H, W) stack as pages, as a zlib-compressed TIFF."""
+    import tifffile
+    labels = np.asarray(labels)
+    if labels.min(initial=0) < 0:
+        raise ValueError("label images hold non-negative integers")
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, labels.astype(labels_dtype(labels)), compression="zlib")
+
+
+def write_png(path: str | Path, image: np.ndarray) -> None:
+    """Write a uint8 (H, W) or (H, W, 3) image as PNG."""
+    import imageio.v3 as iio
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, np.asarray(image), extension=".png")
+
+
+def write_csv(path: str | Path, table) -> None:
+    """Write a pandas DataFrame as CSV without its index."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)

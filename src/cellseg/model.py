@@ -1,0 +1,162 @@
+"""Model files and the U-Net segmenter.
+
+A model is a folder (or a pair of files) holding ``model.safetensors`` (weights only, never
+pickled) and ``model.json`` (architecture, input preparation, instance post-processing
+thresholds, training summary, validation scores, cellseg version). Bundled models live in
+``cellseg/models/<name>.safetensors`` + ``<name>.json``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cellseg.errors import InputError
+from cellseg.instances import InstanceParams, probs_to_labels
+from cellseg.io.write import atomic_path
+from cellseg.predict import sliding_window, tta_predictor
+from cellseg.preprocess import DEFAULT_PERCENTILES, prepare
+
+BUNDLED_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = "nuclei"
+FORMAT = "cellseg-unet/1"
+
+
+def bundled_models() -> list[str]:
+    """Names of the models shipped inside the package."""
+    return sorted(p.stem for p in BUNDLED_DIR.glob("*.json")
+                  if p.with_suffix(".safetensors").exists())
+
+
+def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
+    """(weights, sidecar) of a bundled model name, a model folder, or a .safetensors file."""
+    p = Path(name_or_path)
+    if str(name_or_path) in bundled_models():
+        return BUNDLED_DIR / f"{name_or_path}.safetensors", BUNDLED_DIR / f"{name_or_path}.json"
+    if p.is_dir():
+        return p / "model.safetensors", p / "model.json"
+    if p.suffix == ".safetensors":
+        return p, p.with_suffix(".json")
+    if p.suffix == ".json":
+        return p.with_suffix(".safetensors"), p
+    if not p.exists():
+        known = ", ".join(bundled_models()) or "none bundled"
+        raise InputError(p, f"no such model (bundled models: {known})")
+    raise InputError(p, "not a model (expected a folder with model.safetensors + model.json)")
+
+
+class Segmenter:
+    """A trained U-Net with the preparation and post-processing it was trained with."""
+
+    def __init__(self, net, meta: dict):
+        self.net = net
+        self.meta = meta
+        self.params = InstanceParams.from_dict(meta.get("instances", {}))
+        self.device = "cpu"
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def new(cls, unet_config=None, **meta) -> "Segmenter":
+        from cellseg.nn.unet import UNet, UNetConfig
+        cfg = unet_config or UNetConfig()
+        meta.setdefault("input", {"channels": "gray", "invert": "auto",
+                                  "percentiles": list(DEFAULT_PERCENTILES)})
+        meta.setdefault("outputs", ["foreground", "centre_distance"])
+        meta.setdefault("instances", InstanceParams().to_dict())
+        return cls(UNet(cfg), {"format": FORMAT, "architecture": cfg.to_dict(), **meta})
+
+    @classmethod
+    def load(cls, name_or_path: str | Path) -> "Segmenter":
+        """Load a bundled model by name, a model folder or a .safetensors file (never unpickles)."""
+        import torch
+        from safetensors.torch import load_file
+        from cellseg.nn.unet import UNet, UNetConfig
+        weights, sidecar = model_paths(name_or_path)
+        for f in (weights, sidecar):
+            if not f.exists():
+                raise InputError(f, "model file missing")
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(sidecar, f"model description is not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise InputError(sidecar, f"not a cellseg model description (format {FORMAT} expected)")
+        try:
+            state = load_file(str(weights))
+        except Exception as exc:
+            raise InputError(weights, f"not a safetensors weights file ({exc})") from exc
+        net = UNet(UNetConfig.from_dict(meta["architecture"]))
+        try:
+            net.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise InputError(weights, f"weights do not fit the architecture ({first})") from exc
+        net.eval()
+        model = cls(net, meta)
+        model.source = str(name_or_path)
+        if torch.cuda.is_available():
+            model.to("cuda")
+        return model
+
+    def save(self, folder: str | Path) -> None:
+        """Write ``folder/model.safetensors`` and ``folder/model.json`` atomically."""
+        from safetensors.torch import save_file
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        from cellseg import __version__
+        self.meta["cellseg_version"] = __version__
+        self.meta["instances"] = self.params.to_dict()
+        state = {k: v.detach().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        with atomic_path(folder / "model.safetensors") as tmp:
+            save_file(state, str(tmp))
+        with atomic_path(folder / "model.json") as tmp:
+            tmp.write_text(json.dumps(self.meta, indent=2))
+
+    def to(self, device: str) -> "Segmenter":
+        self.net.to(device)
+        self.device = device
+        return self
+
+    # -- prediction -----------------------------------------------------------------------------
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """Image (H, W[, C]) -> network input (1, H, W) float32, as at training time."""
+        spec = self.meta.get("input", {})
+        x = prepare(image, invert=spec.get("invert", "auto"),
+                    percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)))
+        return x[None]
+
+    def tile_predictor(self) -> Callable[[np.ndarray], np.ndarray]:
+        """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities."""
+        import torch
+        net = self.net.eval()
+        cuda = self.device.startswith("cuda")
+        if not cuda:
+            net = net.to(memory_format=torch.channels_last)
+
+        def predict(tiles: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
+            if not cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast("cuda", enabled=cuda):
+                return torch.sigmoid(net(x)).float().cpu().numpy()
+        return predict
+
+    def predict_probs(self, image: np.ndarray, *, tile: int = 512, overlap: int = 64,
+                      tta: bool = False, batch_size: int = 4) -> np.ndarray:
+        """(2, H, W) float32 probabilities: foreground and centre distance."""
+        predictor = self.tile_predictor()
+        if tta:
+            predictor = tta_predictor(predictor)
+        return sliding_window(self.prepare(image), predictor, out_channels=2, tile=tile,
+                              overlap=overlap, batch_size=batch_size, multiple=self.net.multiple)
+
+    def segment(self, image: np.ndarray, **kwargs) -> np.ndarray:
+        """(H, W) int32 label image of an (H, W[, C]) image."""
+        return probs_to_labels(self.predict_probs(image, **kwargs), self.params)
+
+
+def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Segmenter:
+    """Load a model: a bundled name (``nuclei``, ``cells``), a model folder or a weights file."""
+    return Segmenter.load(name_or_path)

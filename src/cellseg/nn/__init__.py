@@ -1,0 +1,1 @@
+"""The U-Net segmenter: network, targets, augmentation, losses and training."""

@@ -1,0 +1,117 @@
+"""Random crops with joint geometric and intensity augmentation.
+
+Geometry (flip, 90° and free rotation, zoom, shear, shift) is one affine map applied to the
+image (linear interpolation) and to the label image (nearest neighbour) together, computed only
+for the output crop, so a crop from a large image costs the same as one from a small image.
+Targets are derived from the transformed labels afterwards, so they stay exact.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+
+@dataclass
+class AugmentConfig:
+    """Ranges of the random augmentations; set a probability to 0 to switch one off."""
+
+    flip: bool = True
+    rotate: bool = True          # free rotation angle (degrees drawn from [0, 360))
+    zoom: tuple[float, float] = (0.7, 1.4)
+    shear: float = 0.1           # max shear factor
+    brightness: float = 0.1      # additive, +-
+    contrast: tuple[float, float] = (0.7, 1.3)
+    gamma: tuple[float, float] = (0.7, 1.5)
+    blur_p: float = 0.2          # probability of a Gaussian blur, sigma in [0.5, 1.5]
+    noise_p: float = 0.3         # probability of Gaussian noise, sigma in [0, 0.08]
+    distractor_p: float = 0.15   # probability of drawing thin random lines / rectangle outlines
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AugmentConfig":
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
+                      if k in cls.__dataclass_fields__})
+
+
+NO_AUGMENT = AugmentConfig(flip=False, rotate=False, zoom=(1.0, 1.0), shear=0.0, brightness=0.0,
+                           contrast=(1.0, 1.0), gamma=(1.0, 1.0), blur_p=0.0, noise_p=0.0,
+                           distractor_p=0.0)
+
+
+def random_affine(rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """2x2 matrix mapping output offsets to input offsets (row, col)."""
+    m = np.eye(2)
+    if cfg.rotate:
+        a = rng.uniform(0, 2 * np.pi)
+        m = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]) @ m
+    if cfg.shear > 0:
+        s = rng.uniform(-cfg.shear, cfg.shear)
+        m = np.array([[1, s], [0, 1]]) @ m
+    z = np.exp(rng.uniform(np.log(cfg.zoom[0]), np.log(cfg.zoom[1])))
+    m = m / z  # zoom > 1 magnifies: one output pixel covers less input
+    if cfg.flip:
+        if rng.random() < 0.5:
+            m = m @ np.diag([-1, 1])
+        if rng.random() < 0.5:
+            m = m @ np.diag([1, -1])
+    return m
+
+
+def crop(image: np.ndarray, labels: np.ndarray, centre: tuple[float, float], size: int,
+         matrix: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sample a (size, size) crop centred on ``centre`` (row, col) through an affine ``matrix``.
+
+    image : (H, W) or (C, H, W) float32; labels : (H, W) int. Outside the image is mirrored.
+    """
+    matrix = np.eye(2) if matrix is None else matrix
+    half = (size - 1) / 2.0
+    offset = np.asarray(centre, float) - matrix @ np.array([half, half])
+    lab = ndi.affine_transform(labels, matrix, offset, output_shape=(size, size), order=0,
+                               mode="mirror")
+    if image.ndim == 2:
+        img = ndi.affine_transform(image, matrix, offset, output_shape=(size, size), order=1,
+                                   mode="mirror")
+    else:
+        img = np.stack([ndi.affine_transform(c, matrix, offset, output_shape=(size, size),
+                                             order=1, mode="mirror") for c in image])
+    return img.astype(np.float32), lab
+
+
+def _draw_distractors(img: np.ndarray, rng: np.random.Generator) -> None:
+    """Draw a few thin lines and rectangle outlines (debris, scratches, well edges) in place."""
+    from skimage.draw import line_aa, rectangle_perimeter
+    h, w = img.shape[-2:]
+    for _ in range(rng.integers(1, 4)):
+        value = rng.uniform(0.2, 1.0)
+        if rng.random() < 0.5:
+            r0, c0, r1, c1 = rng.integers(0, [h, w, h, w])
+            rr, cc, val = line_aa(r0, c0, r1, c1)
+            ok = (rr < h) & (cc < w)
+            img[..., rr[ok], cc[ok]] = np.maximum(img[..., rr[ok], cc[ok]], value * val[ok])
+        else:
+            r0, c0 = rng.integers(0, [h, w])
+            rr, cc = rectangle_perimeter((r0, c0), extent=tuple(rng.integers(20, max(21, h), 2)),
+                                         shape=(h, w), clip=True)
+            img[..., rr, cc] = value
+
+
+def intensity(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:
+    """Brightness, contrast, gamma, blur, noise and distractors on a prepared float image."""
+    x = img
+    c = rng.uniform(*cfg.contrast)
+    x = (x - 0.5) * c + 0.5 + rng.uniform(-cfg.brightness, cfg.brightness)
+    g = np.exp(rng.uniform(np.log(cfg.gamma[0]), np.log(cfg.gamma[1])))
+    x = np.clip(x, 0, None) ** g
+    if rng.random() < cfg.blur_p:
+        sigma = rng.uniform(0.5, 1.5)
+        x = ndi.gaussian_filter(x, sigma=(0,) * (x.ndim - 2) + (sigma, sigma))
+    if rng.random() < cfg.noise_p:
+        x = x + rng.normal(0, rng.uniform(0, 0.08), x.shape)
+    x = x.astype(np.float32)
+    if rng.random() < cfg.distractor_p:
+        _draw_distractors(x, rng)
+    return x

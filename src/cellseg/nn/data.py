@@ -1,0 +1,123 @@
+"""Training samples: augmented random crops from prepared images of any size.
+
+Images are prepared once (``cellseg.preprocess.prepare``) and kept in memory as float32; every
+sample is a fresh random crop. Crops are centred on an object pixel with probability
+``object_bias``, so sparse images still teach the network what an object looks like.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from cellseg.nn.augment import NO_AUGMENT, AugmentConfig, crop, intensity, random_affine
+from cellseg.nn.targets import make_targets
+
+
+class CropDataset(Dataset):
+    """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (2, P, P)) tensors.
+
+    images : list of (H, W) float32 prepared images; labels : matching (H, W) int label images.
+    """
+
+    def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], *, patch_size: int = 256,
+                 samples_per_epoch: int = 800, augment: AugmentConfig | None = None,
+                 object_bias: float = 0.8, seed: int = 0):
+        if len(images) != len(labels) or not images:
+            raise ValueError("need as many label images as images, and at least one")
+        self.images, self.labels = images, labels
+        self.patch_size = patch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.augment = augment if augment is not None else AugmentConfig()
+        self.object_bias = object_bias
+        self.seed = seed
+        self.epoch = 0
+        self._objects = [np.flatnonzero(lab.ravel() > 0) for lab in labels]
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Change the random stream so each epoch sees other crops (reproducibly)."""
+        self.epoch = epoch
+
+    def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        k = int(rng.integers(len(self.images)))
+        image, labels = self.images[k], self.labels[k]
+        h, w = labels.shape
+        objects = self._objects[k]
+        if len(objects) and rng.random() < self.object_bias:
+            r, c = divmod(int(objects[rng.integers(len(objects))]), w)
+            centre = (r + rng.uniform(-self.patch_size / 4, self.patch_size / 4),
+                      c + rng.uniform(-self.patch_size / 4, self.patch_size / 4))
+        else:
+            centre = (rng.uniform(0, h), rng.uniform(0, w))
+        aug = self.augment
+        matrix = random_affine(rng, aug) if aug is not NO_AUGMENT else None
+        img, lab = crop(image, labels, centre, self.patch_size, matrix)
+        img = intensity(img, rng, aug)
+        return img[None] if img.ndim == 2 else img, make_targets(lab)
+
+    def __getitem__(self, index: int):
+        img, tgt = self.sample(index)
+        return torch.from_numpy(np.ascontiguousarray(img)), torch.from_numpy(tgt)
+
+
+def group_split(ids: list[str], groups: list[str], strata: list[str] | None = None, *,
+                val_fraction: float = 0.15, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Indices (train, val): whole groups go to one side; about ``val_fraction`` of each stratum.
+
+    Within each stratum (e.g. image type) groups are shuffled with ``seed`` and moved to
+    validation until it holds at least ``val_fraction`` of the stratum's items, never all of
+    them. Items with an empty group are their own group.
+    """
+    strata = strata or [""] * len(ids)
+    rng = np.random.default_rng(seed)
+    by_stratum: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for i, (g, s) in enumerate(zip(groups, strata)):
+        by_stratum[s][g or f"item:{ids[i]}"].append(i)
+    val: list[int] = []
+    for s in sorted(by_stratum):
+        members = by_stratum[s]
+        names = sorted(members)
+        rng.shuffle(names)
+        total = sum(len(v) for v in members.values())
+        taken = 0
+        for name in names:
+            if taken >= val_fraction * total or taken + len(members[name]) >= total:
+                continue
+            if taken + len(members[name]) > 2 * val_fraction * total + 1:
+                continue  # a group too big would unbalance the split; skip it
+            val.extend(members[name])
+            taken += len(members[name])
+    val_set = set(val)
+    return [i for i in range(len(ids)) if i not in val_set], sorted(val)
+
+
+def appearance_groups(images: list[np.ndarray], kinds: list[str], *,
+                      fraction: float = 0.04) -> list[str]:
+    """Group names for images that carry no experiment id (DSB2018).
+
+    Images of one kind and size are sorted by mean colour and cut into runs of about
+    ``fraction`` of the kind's images (at least 2): images of one experiment look alike, so
+    they tend to share a run, and a group-aware split then keeps near-duplicates on one side.
+    """
+    keys = [(k, im.shape[:2]) for k, im in zip(kinds, images)]
+    per_kind: dict[str, int] = defaultdict(int)
+    for k in kinds:
+        per_kind[k] += 1
+    by_key: dict = defaultdict(list)
+    for i, key in enumerate(keys):
+        by_key[key].append(i)
+    groups = [""] * len(images)
+    for (kind, shape), idx in sorted(by_key.items(), key=lambda kv: str(kv[0])):
+        size = max(2, round(fraction * per_kind[kind]))
+        colour = [tuple(np.asarray(images[i], np.float32).reshape(-1, images[i].shape[-1]
+                  if images[i].ndim == 3 else 1).mean(0)) for i in idx]
+        order = [i for _, i in sorted(zip(colour, idx))]
+        for j, i in enumerate(order):
+            groups[i] = f"{kind}/{shape[0]}x{shape[1]}/{j // size}"
+    return groups

@@ -1,0 +1,371 @@
+"""Training loop: crops -> U-Net -> loss, with validation on the segmentation score.
+
+``train(data, out_dir, config)`` writes into ``out_dir``:
+
+- ``model.safetensors`` + ``model.json``: the best model by validation DSB2018 score, with
+  instance thresholds tuned on the validation images;
+- ``checkpoint/``: the last epoch's weights and optimizer state (safetensors + JSON), written
+  after every epoch and on Ctrl-C / SIGTERM, from which ``resume=True`` continues;
+- ``history.csv`` and ``training_curve.png``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cellseg.errors import InputError
+from cellseg.instances import InstanceParams, probs_to_labels
+from cellseg.io.write import atomic_path, write_csv
+from cellseg.nn.augment import AugmentConfig
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; a YAML/JSON config file may hold any of these keys."""
+
+    epochs: int = 40
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    patch_size: int = 256
+    width: int = 16
+    depth: int = 4
+    norm: str = "batch"
+    dropout: float = 0.0
+    activation: str = "relu"
+    loss: str = "bce_dice"
+    optimizer: str = "adamw"       # adam | adamw | rmsprop | sgd
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"       # cosine | exponential | plateau | none
+    patience: int = 10             # epochs without a better validation score before stopping
+    val_fraction: float = 0.15
+    val_groups: list = field(default_factory=list)  # groups forced into validation (e.g. set16)
+    val_max_images: int = 80       # validation images scored each epoch (all at the end)
+    object_bias: float = 0.8
+    num_workers: int = 0
+    seed: int = 0
+    invert: str = "auto"
+    augment: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(path, f"cannot read config ({exc})") from exc
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise InputError(path, str(exc)) from exc
+
+
+def _load_items(data: list[str | Path], quiet: bool):
+    """All annotated items of the datasets, prepared: (ids, groups, strata, images, labels)."""
+    from tqdm import tqdm
+    from cellseg.io.datasets import dsb_image_type, open_dataset
+    from cellseg.nn.data import appearance_groups
+    ids, groups, strata, images, labels = [], [], [], [], []
+    items = [it for p in data for it in open_dataset(p)]
+    for item in tqdm(items, desc="loading", disable=quiet, unit="img"):
+        image, lab = item.load()
+        ids.append(item.id)
+        groups.append(item.group)
+        strata.append(dsb_image_type(image))
+        images.append(image)
+        labels.append(lab)
+    if not all(groups):
+        fallback = appearance_groups(images, strata)
+        groups = [g or f for g, f in zip(groups, fallback)]
+    return ids, groups, strata, images, labels
+
+
+def _optimizer(name: str, params, lr: float, wd: float):
+    import torch
+    name = name.lower()
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd, momentum=0.9, nesterov=True)
+    raise ValueError(f"unknown optimizer {name!r}; choose adam, adamw, rmsprop or sgd")
+
+
+def _scheduler(name: str, opt, epochs: int):
+    import torch
+    name = name.lower()
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs), eta_min=0)
+    if name == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.01 ** (1 / max(1, epochs)))
+    if name == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
+    if name == "none":
+        return None
+    raise ValueError(f"unknown schedule {name!r}; choose cosine, exponential, plateau or none")
+
+
+# -- checkpoints (safetensors + JSON; nothing pickled) --------------------------------------------
+
+def save_checkpoint(folder: Path, model, opt, sched, state: dict) -> None:
+    """Weights, optimizer tensors and the JSON-able rest of the training state."""
+    from safetensors.torch import save_file
+    model.save(folder)
+    osd = opt.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in osd["state"].items():
+        for k, v in st.items():
+            if hasattr(v, "detach"):
+                tensors[f"{pid}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = v
+    with atomic_path(folder / "optimizer.safetensors") as tmp:
+        save_file(tensors or {"_empty": __import__("torch").zeros(1)}, str(tmp))
+    doc = {"param_groups": osd["param_groups"], "scalars": scalars,
+           "scheduler": sched.state_dict() if sched is not None else None, **state}
+    with atomic_path(folder / "state.json") as tmp:
+        tmp.write_text(json.dumps(doc, default=float))
+
+
+def load_checkpoint(folder: Path, model, opt, sched) -> dict:
+    """Restore what :func:`save_checkpoint` wrote; returns the JSON training state."""
+    import torch
+    from safetensors.torch import load_file
+    from cellseg.model import Segmenter
+    saved = Segmenter.load(folder)
+    model.net.load_state_dict(saved.net.state_dict())
+    doc = json.loads((folder / "state.json").read_text())
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    state: dict = {}
+    for key, v in tensors.items():
+        if key == "_empty":
+            continue
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    for key, v in doc["scalars"].items():
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = torch.tensor(v) if name == "step" else v
+    opt.load_state_dict({"state": state, "param_groups": doc["param_groups"]})
+    if sched is not None and doc.get("scheduler"):
+        sched.load_state_dict(doc["scheduler"])
+    return doc
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+def predict_all(model, images: list[np.ndarray]) -> list[np.ndarray]:
+    """(2, H, W) probabilities of each image."""
+    return [model.predict_probs(im) for im in images]
+
+
+def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: InstanceParams) -> dict:
+    from cellseg.evaluate import evaluate
+    return evaluate([probs_to_labels(p, params) for p in probs], truths)
+
+
+def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams, dict]:
+    """Grid search of the foreground and seed thresholds for the best mean DSB2018 score."""
+    best, best_scores = base, None
+    for pt in (0.4, 0.5, 0.6):
+        for st in (0.3, 0.4, 0.5, 0.6, 0.7):
+            params = InstanceParams(prob_threshold=pt, seed_threshold=st, min_size=base.min_size)
+            scores = score_probs(probs, truths, params)
+            if best_scores is None or scores["dsb_score"] > best_scores["dsb_score"]:
+                best, best_scores = params, scores
+    return best, best_scores
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    """Training loss, validation score and learning rate against epoch, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    ep = [h["epoch"] for h in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].plot(ep, [h["train_loss"] for h in history], "o-")
+    axes[0].set(title="Training loss", xlabel="epoch", ylabel="loss")
+    axes[1].plot(ep, [h["val_dsb_score"] for h in history], "o-", color="C2")
+    axes[1].set(title="Validation DSB2018 score", xlabel="epoch", ylabel="score (0-1)")
+    axes[2].plot(ep, [h["lr"] for h in history], "o-", color="C3")
+    axes[2].set(title="Learning rate", xlabel="epoch", ylabel="lr")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+
+
+# -- the loop -----------------------------------------------------------------------------------
+
+def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | None = None, *,
+          resume: bool = False, quiet: bool = False):
+    """Train a U-Net on annotated datasets and save the best model in ``out_dir``.
+
+    Returns the best :class:`cellseg.model.Segmenter`.
+    """
+    import pandas as pd
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+    from cellseg.model import Segmenter
+    from cellseg.nn.data import CropDataset, group_split
+    from cellseg.nn.losses import get_loss, segmentation_loss
+    from cellseg.nn.unet import UNetConfig
+    from cellseg.preprocess import prepare
+
+    cfg = config or TrainConfig()
+    out = Path(out_dir)
+    ckpt = out / "checkpoint"
+    if resume and not (ckpt / "state.json").exists():
+        raise InputError(ckpt, "no checkpoint to resume from")
+    fg_loss = get_loss(cfg.loss)
+    torch.manual_seed(cfg.seed)
+
+    ids, groups, strata, raw, labels = _load_items(list(data), quiet)
+    if cfg.val_groups:
+        val_idx = [i for i, g in enumerate(groups) if g in set(cfg.val_groups)]
+        tr_idx = [i for i in range(len(ids)) if i not in set(val_idx)]
+    else:
+        tr_idx, val_idx = group_split(ids, groups, strata, val_fraction=cfg.val_fraction,
+                                      seed=cfg.seed)
+    if not tr_idx or not val_idx:
+        raise InputError(data[0], f"need images for training and validation, got {len(tr_idx)} "
+                         f"and {len(val_idx)} (of {len(ids)})")
+    prepared = [prepare(im, invert=cfg.invert) for im in raw]
+    train_set = CropDataset([prepared[i] for i in tr_idx], [labels[i] for i in tr_idx],
+                            patch_size=cfg.patch_size,
+                            samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
+                            augment=AugmentConfig.from_dict(cfg.augment),
+                            object_bias=cfg.object_bias, seed=cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    val_every = sorted(rng.permutation(val_idx)[:cfg.val_max_images].tolist())
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    unet_cfg = UNetConfig(in_channels=1, out_channels=2, width=cfg.width, depth=cfg.depth,
+                          norm=cfg.norm, dropout=cfg.dropout, activation=cfg.activation)
+    counts = {s: sum(1 for i in tr_idx if strata[i] == s) for s in sorted(set(strata))}
+    model = Segmenter.new(
+        unet_cfg,
+        input={"channels": "gray", "invert": cfg.invert, "percentiles": [1.0, 99.8]},
+        training={"config": asdict(cfg), "data": [str(p) for p in data],
+                  "train_images": len(tr_idx), "val_images": len(val_idx),
+                  "train_images_by_type": counts,
+                  "val_ids": [ids[i] for i in val_idx]})
+    model.to(device)
+    net = model.net
+    if device == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    opt = _optimizer(cfg.optimizer, net.parameters(), cfg.lr, cfg.weight_decay)
+    sched = _scheduler(cfg.schedule, opt, cfg.epochs)
+    scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
+
+    history: list[dict] = []
+    start_epoch, best_score, stale, elapsed0 = 0, -1.0, 0, 0.0
+    if resume:
+        doc = load_checkpoint(ckpt, model, opt, sched)
+        history, start_epoch = doc["history"], doc["epoch"] + 1
+        best_score, stale, elapsed0 = doc["best_score"], doc["stale"], doc.get("elapsed_s", 0.0)
+
+    interrupted = {"flag": False}
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, on_term)
+    t0 = time.time() - elapsed0
+    epoch = start_epoch - 1
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            train_set.set_epoch(epoch)
+            loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False,
+                                num_workers=cfg.num_workers, drop_last=True)
+            net.train()
+            losses = []
+            bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
+                       unit="step", leave=False)
+            for x, y in bar:
+                x, y = x.to(device), y.to(device)
+                if device == "cpu":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device, enabled=device == "cuda", dtype=torch.bfloat16):
+                    logits = net(x)
+                loss = segmentation_loss(logits.float(), y, fg_loss)
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+                losses.append(float(loss))
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+            net.eval()
+            probs = predict_all(model, [raw[i] for i in val_every])
+            scores = score_probs(probs, [labels[i] for i in val_every], model.params)
+            lr = opt.param_groups[0]["lr"]
+            if sched is not None:
+                sched.step(scores["dsb_score"]) if cfg.schedule == "plateau" else sched.step()
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)),
+                   "val_dsb_score": scores["dsb_score"], "val_ap50": scores["ap50"],
+                   "val_pixel_iou": scores["pixel_iou"], "lr": lr,
+                   "elapsed_s": round(time.time() - t0, 1)}
+            history.append(row)
+            improved = scores["dsb_score"] > best_score
+            if improved:
+                best_score, stale = scores["dsb_score"], 0
+                model.meta["best_epoch"] = epoch + 1
+                model.save(out)
+            else:
+                stale += 1
+            if not quiet:
+                eta = (time.time() - t0) / (epoch + 1 - start_epoch + 1e-9) * (cfg.epochs - epoch - 1)
+                print(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
+                      f"val DSB {scores['dsb_score']:.3f}  AP50 {scores['ap50']:.3f}  "
+                      f"{'(best) ' if improved else ''}ETA {eta / 60:.0f} min", flush=True)
+            save_checkpoint(ckpt, model, opt, sched, {"epoch": epoch, "history": history,
+                            "best_score": best_score, "stale": stale,
+                            "elapsed_s": time.time() - t0})
+            write_csv(out / "history.csv", pd.DataFrame(history))
+            plot_history(history, out / "training_curve.png")
+            if stale >= cfg.patience:
+                if not quiet:
+                    print(f"early stop: no better validation score for {cfg.patience} epochs")
+                break
+    except KeyboardInterrupt:
+        interrupted["flag"] = True
+        save_checkpoint(ckpt, model, opt, sched, {"epoch": max(epoch - 1, -1),
+                        "history": history, "best_score": best_score, "stale": stale,
+                        "elapsed_s": time.time() - t0})
+        if not quiet:
+            print(f"interrupted: last checkpoint in {ckpt}; continue with --resume")
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+    best = Segmenter.load(out)
+    best.to(device)
+    probs = predict_all(best, [raw[i] for i in val_idx])
+    truths = [labels[i] for i in val_idx]
+    params, scores = tune_thresholds(probs, truths, best.params)
+    best.params = params
+    best.meta["validation"] = {k: v for k, v in scores.items() if k != "confusion_matrix"}
+    best.meta["training"]["seconds"] = round(time.time() - t0, 1)
+    best.meta["training"]["device"] = device
+    best.meta["training"]["epochs_run"] = len(history)
+    best.save(out)
+    if not quiet:
+        print(f"best model: {out} (validation DSB {scores['dsb_score']:.3f}, AP50 "
+              f"{scores['ap50']:.3f}, pixel IoU {scores['pixel_iou']:.3f}; thresholds "
+              f"{params.to_dict()})")
+    return best

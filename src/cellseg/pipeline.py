@@ -1,0 +1,146 @@
+"""Batch segmentation of files into labels, overlays and measurement tables.
+
+For every input image ``OUT`` receives ``<stem>_labels.tif`` (one page per frame for stacks),
+``<stem>_overlay.png`` (first frame) and, once both are written, a record in ``OUT/.cellseg/``
+that marks the image done. ``measurements.csv`` and ``summary.csv`` are rebuilt from those
+records at the end of every run, so a run that was killed and restarted skips finished images
+and still writes complete tables. A file that fails is reported and the others go on.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from cellseg.errors import InputError
+from cellseg.io.images import count_frames, find_images, read_frame
+from cellseg.io.write import atomic_path, write_csv, write_labels, write_png
+from cellseg.measure import measure, summarize
+from cellseg.overlay import outline_overlay
+
+RECORDS = ".cellseg"
+
+
+@dataclass
+class RunResult:
+    """What a batch run did: output stems done now, skipped as already done, and failures."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, one-line reason)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def make_segmenter(method: str = "unet", model: str | Path | None = None, *, tile: int = 512,
+                   overlap: int = 64, tta: bool = False) -> tuple[Callable, dict]:
+    """A function image -> (H, W) int32 labels, and a description of it for the records."""
+    if method == "otsu":
+        from cellseg.classical import segment_otsu
+        return segment_otsu, {"method": "otsu"}
+    if method != "unet":
+        raise ValueError(f"unknown method {method!r}; choose unet or otsu")
+    from cellseg.model import DEFAULT_MODEL, load_model
+    net = load_model(model or DEFAULT_MODEL)
+    return (lambda image: net.segment(image, tile=tile, overlap=overlap, tta=tta),
+            {"method": "unet", "model": str(model or DEFAULT_MODEL)})
+
+
+def output_stems(paths: list[Path]) -> dict[Path, str]:
+    """Output name for each input: its stem, prefixed by its folder where stems collide."""
+    stems: dict[str, int] = {}
+    for p in paths:
+        stems[p.stem] = stems.get(p.stem, 0) + 1
+    return {p: p.stem if stems[p.stem] == 1 else f"{p.parent.name}_{p.stem}" for p in paths}
+
+
+def segment_file(path: Path, out: Path, stem: str, segmenter: Callable, *, channel: int | None,
+                 pixel_size: float | None) -> tuple[pd.DataFrame, list[dict]]:
+    """Segment every frame of one file and write its labels and overlay; return its tables."""
+    n = count_frames(path)
+    stack, tables, summaries = [], [], []
+    first = None
+    for f in range(n):
+        image = read_frame(path, f, channel=channel)
+        labels = segmenter(image)
+        if first is None:
+            first = (image, labels)
+        stack.append(labels)
+        name = path.name if n == 1 else f"{path.name}[{f}]"
+        t = measure(labels, image, pixel_size=pixel_size, image_name=name)
+        if n > 1:
+            t.insert(1, "frame", f)
+        tables.append(t)
+        summaries.append(summarize(t, name, pixel_size=pixel_size))
+    write_labels(out / f"{stem}_labels.tif", np.stack(stack) if n > 1 else stack[0])
+    write_png(out / f"{stem}_overlay.png", outline_overlay(*first))
+    return pd.concat(tables, ignore_index=True), summaries
+
+
+def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "unet",
+                model: str | Path | None = None, channel: int | None = None,
+                pixel_size: float | None = None, tile: int = 512, overlap: int = 64,
+                tta: bool = False, redo: bool = False, quiet: bool = False,
+                log: Callable[[str], None] | None = None) -> RunResult:
+    """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``."""
+    from tqdm import tqdm
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out)
+    result = RunResult()
+    paths: list[Path] = []
+    for item in inputs:
+        try:
+            paths.extend(find_images([item]))
+        except InputError as exc:
+            result.failed.append((str(item), exc.problem))
+            log(f"error: {exc}")
+    stems = output_stems(list(dict.fromkeys(paths)))
+    resolved_inputs = {p.resolve() for p in stems}
+    records = out / RECORDS
+    records.mkdir(parents=True, exist_ok=True)
+    segmenter = None
+    desc = {}
+    for path, stem in tqdm(stems.items(), desc="segmenting", unit="img", disable=quiet):
+        record = records / f"{stem}.json"
+        if record.exists() and not redo:
+            result.skipped.append(stem)
+            continue
+        try:
+            targets = [out / f"{stem}_labels.tif", out / f"{stem}_overlay.png"]
+            if any(t.resolve() in resolved_inputs for t in targets):
+                raise InputError(path, "an output would overwrite this input; choose another -o")
+            if segmenter is None:
+                segmenter, desc = make_segmenter(method, model, tile=tile, overlap=overlap, tta=tta)
+            table, summaries = segment_file(path, out, stem, segmenter, channel=channel,
+                                            pixel_size=pixel_size)
+            write_csv(records / f"{stem}.csv", table)
+            with atomic_path(record) as tmp:
+                tmp.write_text(json.dumps({"input": str(path), "summaries": summaries, **desc}))
+            result.done.append(stem)
+        except InputError as exc:
+            result.failed.append((str(path), exc.problem))
+            log(f"error: {exc}")
+    write_tables(out, [s for s in stems.values() if (records / f"{s}.json").exists()],
+                 pixel_size)
+    return result
+
+
+def write_tables(out: Path, stems: list[str], pixel_size: float | None) -> None:
+    """Rebuild measurements.csv and summary.csv from the per-image records of ``stems``."""
+    records = out / RECORDS
+    tables = [pd.read_csv(records / f"{s}.csv") for s in stems
+              if (records / f"{s}.csv").stat().st_size > 1]
+    tables = [t for t in tables if len(t)]
+    summaries = [row for s in stems
+                 for row in json.loads((records / f"{s}.json").read_text())["summaries"]]
+    columns = pd.DataFrame(columns=["image", "label", "area", "centroid_y", "centroid_x"])
+    write_csv(out / "measurements.csv", pd.concat(tables, ignore_index=True) if tables else columns)
+    write_csv(out / "summary.csv", pd.DataFrame(summaries) if summaries
+              else pd.DataFrame(columns=["image", "count", "mean_area", "median_area"]))

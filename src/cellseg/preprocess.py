@@ -1,0 +1,89 @@
+"""Normalization and channel handling: any image -> float32 (H, W) in about [0, 1].
+
+Both the classical pipeline and the network see images prepared here, at training and at
+prediction time alike, with the settings stored in the model file.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEFAULT_PERCENTILES = (1.0, 99.8)
+
+
+def percentile_normalize(image: np.ndarray, low: float = DEFAULT_PERCENTILES[0],
+                         high: float = DEFAULT_PERCENTILES[1]) -> np.ndarray:
+    """Scale so that the ``low``/``high`` percentiles map to 0/1; float32, same shape.
+
+    Safe for 16-bit and float input, nearly empty images (the range falls back to min..max) and
+    constant images (all zeros): never NaN, never a division by zero. Values are not clipped,
+    so bright objects may exceed 1.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = np.where(finite, x, 0.0).astype(np.float32)
+    lo, hi = np.percentile(x, [low, high])
+    if hi - lo < 1e-6 * max(1.0, abs(hi)):
+        lo, hi = float(x.min()), float(x.max())
+    if hi - lo < 1e-12:
+        return np.zeros_like(x)
+    return (x - lo) / np.float32(hi - lo)
+
+
+def is_color(image: np.ndarray) -> bool:
+    """True for an (H, W, C) image whose channels differ (e.g. H&E); False for gray stored as RGB."""
+    if image.ndim == 2 or image.shape[-1] == 1:
+        return False
+    first = image[..., :1]
+    return bool(np.any(image[..., 1:3] != first))
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) -> (H, W) float32 (luminance for RGB, mean for other channel counts)."""
+    x = np.asarray(image)
+    if x.ndim == 2:
+        return x.astype(np.float32)
+    if x.shape[-1] == 1:
+        return x[..., 0].astype(np.float32)
+    if x.shape[-1] >= 3:
+        w = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return x[..., :3].astype(np.float32) @ w
+    return x.astype(np.float32).mean(axis=-1)
+
+
+def has_bright_background(gray: np.ndarray) -> bool:
+    """True when objects are dark on a bright background (brightfield, H&E).
+
+    The background is taken to be the larger part of the image: if the median lies above the
+    middle of the 1-99 % intensity range, most pixels are bright, so objects are the dark ones.
+    """
+    lo, med, hi = np.percentile(gray, [1, 50, 99])
+    if hi - lo < 1e-12:
+        return False
+    return bool((med - lo) / (hi - lo) > 0.5)
+
+
+def prepare(image: np.ndarray, *, invert: str | bool = "auto",
+            percentiles: tuple[float, float] = DEFAULT_PERCENTILES) -> np.ndarray:
+    """The standard input of every segmenter: (H, W) float32, objects bright, ~[0, 1].
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) in any dtype.
+    invert : "auto" (invert when objects are dark on bright), True, or False.
+    percentiles : low/high percentiles mapped to 0 and 1.
+    """
+    gray = to_gray(image)
+    x = percentile_normalize(gray, *percentiles)
+    flip = has_bright_background(x) if invert == "auto" else bool(invert)
+    if flip:
+        x = 1.0 - x
+    return x.astype(np.float32, copy=False)
+
+
+def fill_outside(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Copy of ``image`` with the pixels outside ``mask`` set to the mean inside it."""
+    out = np.array(image, dtype=np.float32, copy=True)
+    if mask.any():
+        out[~mask] = out[mask].mean()
+    return out
