@@ -5,6 +5,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters, morphology, segmentation
 
+from cellseg.instances import remove_small
 from cellseg.preprocess import prepare
 
 
@@ -19,7 +20,8 @@ def otsu_mask(x: np.ndarray, *, min_size: int = 15, smooth: float = 1.0) -> np.n
         return np.zeros(x.shape, bool)
     mask = x > filters.threshold_otsu(x)
     mask = ndi.binary_fill_holes(mask)
-    return morphology.remove_small_objects(mask, min_size=min_size)
+    components, _ = ndi.label(mask)
+    return remove_small(components, min_size) > 0
 
 
 def split_touching(mask: np.ndarray, *, min_distance: int = 4, h: float = 1.0) -> np.ndarray:
@@ -34,7 +36,7 @@ def split_touching(mask: np.ndarray, *, min_distance: int = 4, h: float = 1.0) -
     dist = filters.gaussian(dist, sigma=1.0, preserve_range=True)
     peaks = morphology.h_maxima(dist, h) & mask
     if min_distance > 1:
-        peaks = morphology.binary_dilation(peaks, morphology.disk(min_distance // 2)) & mask
+        peaks = ndi.binary_dilation(peaks, morphology.disk(min_distance // 2)) & mask
     markers, _ = ndi.label(peaks)
     labels = segmentation.watershed(-dist, markers, mask=mask)
     # components without a seed (tiny objects) keep their own label

@@ -1,8 +1,9 @@
 """Pixel and instance metrics of predicted label images against ground truth.
 
 Instance matching is exact: IoUs come from the contingency table of the two label images, and
-pairs are matched one-to-one by the Hungarian algorithm on IoU (for thresholds >= 0.5 the
-match is unique anyway). Definitions:
+pairs whose IoU is above the threshold (strictly, as in the DSB2018 rules) are matched
+one-to-one by the Hungarian algorithm on IoU (for thresholds >= 0.5 the match is unique
+anyway). Definitions:
 
 - DSB2018 score of an image: mean over IoU thresholds 0.50, 0.55, ..., 0.95 of
   TP / (TP + FP + FN); the dataset score is the mean over images.
@@ -55,13 +56,12 @@ class Matching:
 
 
 def match(iou: np.ndarray, threshold: float, n_true: int, n_pred: int) -> Matching:
-    """One-to-one matching of objects with IoU >= threshold maximizing the total IoU."""
+    """One-to-one matching of objects with IoU > threshold maximizing the total IoU."""
     if n_true == 0 or n_pred == 0:
         return Matching(0, n_pred, n_true, 0.0)
-    cost = np.where(iou >= threshold, iou, 0.0)
+    cost = np.where(iou > threshold, iou, 0.0)
     rows, cols = linear_sum_assignment(-cost)
-    ok = cost[rows, cols] >= threshold
-    ok &= cost[rows, cols] > 0
+    ok = cost[rows, cols] > threshold
     tp = int(ok.sum())
     return Matching(tp, n_pred - tp, n_true - tp, float(cost[rows, cols][ok].sum()))
 

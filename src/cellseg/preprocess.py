@@ -27,7 +27,7 @@ def percentile_normalize(image: np.ndarray, low: float = DEFAULT_PERCENTILES[0],
         lo, hi = float(x.min()), float(x.max())
     if hi - lo < 1e-12:
         return np.zeros_like(x)
-    return (x - lo) / np.float32(hi - lo)
+    return ((x - np.float32(lo)) / np.float32(hi - lo)).astype(np.float32, copy=False)
 
 
 def is_color(image: np.ndarray) -> bool:

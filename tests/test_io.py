@@ -1,0 +1,121 @@
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import tifffile
+
+from cellseg.errors import InputError
+from cellseg.io import count_frames, find_images, iter_frames, read_frame, read_image
+from cellseg.io.write import write_labels
+
+
+@pytest.fixture
+def gray16():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 65535, (40, 50), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tif"])
+def test_8bit_round_trip(tmp_path, suffix):
+    img = np.arange(40 * 50, dtype=np.uint8).reshape(40, 50)
+    iio.imwrite(tmp_path / f"a{suffix}", img)
+    out = read_image(tmp_path / f"a{suffix}")
+    assert out.dtype == np.uint8 and np.array_equal(out, img)
+
+
+def test_jpeg_rgb(tmp_path):
+    img = np.zeros((32, 48, 3), np.uint8)
+    img[..., 0] = 200
+    iio.imwrite(tmp_path / "a.jpg", img)
+    out = read_image(tmp_path / "a.jpg")
+    assert out.shape == (32, 48, 3) and abs(int(out[..., 0].mean()) - 200) < 3
+
+
+@pytest.mark.parametrize("compression", [None, "lzw", "zlib"])
+def test_tiff_16bit_compressions(tmp_path, gray16, compression):
+    tifffile.imwrite(tmp_path / "a.tif", gray16, compression=compression)
+    out = read_image(tmp_path / "a.tif")
+    assert out.dtype == np.uint16 and np.array_equal(out, gray16)
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.float32, np.float64])
+def test_tiff_32bit_and_float(tmp_path, dtype):
+    img = (np.arange(30 * 20).reshape(30, 20) * 1.5).astype(dtype)
+    tifffile.imwrite(tmp_path / "a.tif", img)
+    out = read_image(tmp_path / "a.tif")
+    assert out.dtype == dtype and np.allclose(out, img)
+
+
+def test_constant_alpha_dropped_informative_alpha_kept(tmp_path):
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[..., 3] = 255
+    iio.imwrite(tmp_path / "flat.png", rgba)
+    assert read_image(tmp_path / "flat.png").shape == (20, 20, 3)
+    rgba[:10, :, 3] = 0
+    iio.imwrite(tmp_path / "mask.png", rgba)
+    assert read_image(tmp_path / "mask.png").shape == (20, 20, 4)
+
+
+def test_channel_pick(tmp_path):
+    rgb = np.zeros((20, 24, 3), np.uint16)
+    rgb[..., 2] = 1000
+    tifffile.imwrite(tmp_path / "a.tif", rgb, photometric="rgb")
+    assert read_image(tmp_path / "a.tif", channel=2).max() == 1000
+    assert read_image(tmp_path / "a.tif", channel=0).max() == 0
+    with pytest.raises(InputError, match="channel 3 asked for, image has 3 channels"):
+        read_image(tmp_path / "a.tif", channel=3)
+
+
+def test_multipage_tiff_frames_are_read_one_at_a_time(tmp_path):
+    stack = np.stack([np.full((16, 16), i, np.uint16) for i in range(5)])
+    tifffile.imwrite(tmp_path / "movie.tif", stack, compression="zlib")
+    assert count_frames(tmp_path / "movie.tif") == 5
+    assert read_frame(tmp_path / "movie.tif", 3).max() == 3
+    assert [int(f.max()) for f in iter_frames(tmp_path / "movie.tif")] == [0, 1, 2, 3, 4]
+    with pytest.raises(InputError, match="frame 7 asked for, file has 5"):
+        read_frame(tmp_path / "movie.tif", 7)
+
+
+def test_imagej_channel_stack(tmp_path):
+    data = np.zeros((2, 3, 16, 16), np.uint8)  # T, C, Y, X
+    data[1, 2] = 9
+    tifffile.imwrite(tmp_path / "tc.tif", data, imagej=True, metadata={"axes": "TCYX"})
+    assert count_frames(tmp_path / "tc.tif") == 2
+    frame = read_frame(tmp_path / "tc.tif", 1)
+    assert frame.shape == (16, 16, 3) and frame[..., 2].max() == 9
+
+
+def test_gif_all_frames(tmp_path):
+    frames = np.stack([np.full((12, 12), v, np.uint8) for v in (0, 100, 200)])
+    iio.imwrite(tmp_path / "a.gif", frames, extension=".gif")
+    assert count_frames(tmp_path / "a.gif") == 3
+    assert abs(int(read_frame(tmp_path / "a.gif", 2).mean()) - 200) <= 2
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(InputError, match=r"notes\.txt: not an image file"):
+        read_image(tmp_path / "notes.txt")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(InputError, match=r"broken\.png: cannot read image"):
+        read_image(tmp_path / "broken.png")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="folder holds no images"):
+        find_images([tmp_path / "empty"])
+
+
+def test_find_images_natural_order_and_globs(tmp_path):
+    for name in ("t10.png", "t2.png", "t1.png", "readme.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in find_images(tmp_path)] == ["t1.png", "t2.png", "t10.png"]
+    assert [p.name for p in find_images(str(tmp_path / "t1*.png"))] == ["t1.png", "t10.png"]
+
+
+def test_labels_written_atomically_and_readable(tmp_path):
+    labels = np.zeros((10, 10), np.int32)
+    labels[2:4, 2:4] = 70000
+    write_labels(tmp_path / "l.tif", labels)
+    out = read_image(tmp_path / "l.tif")
+    assert out.dtype == np.uint32 and out.max() == 70000
+    assert [p.name for p in tmp_path.iterdir()] == ["l.tif"]  # no temporary left behind

@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from cellseg.preprocess import has_bright_background, percentile_normalize, prepare, to_gray
+
+
+def test_16bit_maps_percentiles_to_0_and_1():
+    x = np.linspace(0, 60000, 10000).astype(np.uint16).reshape(100, 100)
+    y = percentile_normalize(x, 1, 99)
+    assert y.dtype == np.float32
+    assert np.percentile(y, 1) == pytest.approx(0, abs=1e-3)
+    assert np.percentile(y, 99) == pytest.approx(1, abs=1e-3)
+
+
+@pytest.mark.parametrize("value", [0, 7, 65535])
+def test_constant_image_is_zero_not_nan(value):
+    y = percentile_normalize(np.full((20, 20), value, np.uint16))
+    assert np.isfinite(y).all() and y.max() == 0
+
+
+def test_nearly_empty_image_keeps_its_few_objects():
+    x = np.zeros((100, 100), np.uint16)
+    x[50, 50] = 1000  # one bright pixel: the 99.8th percentile is still 0
+    y = percentile_normalize(x)
+    assert np.isfinite(y).all() and y[50, 50] == pytest.approx(1.0) and y[0, 0] == 0
+
+
+def test_nan_pixels_do_not_poison_the_image():
+    x = np.ones((10, 10), np.float32)
+    x[0, 0] = np.nan
+    x[5:, :] = 3
+    assert np.isfinite(percentile_normalize(x)).all()
+
+
+def test_dark_objects_on_bright_background_are_inverted():
+    bright = np.full((60, 60), 200, np.uint8)
+    bright[20:30, 20:30] = 30  # a dark nucleus
+    assert has_bright_background(to_gray(bright))
+    x = prepare(bright)
+    assert x[25, 25] > x[5, 5]  # the nucleus is bright after preparation
+    dark = 255 - bright
+    assert not has_bright_background(to_gray(dark))
+    assert np.allclose(prepare(dark), x, atol=1e-5)
+
+
+def test_rgb_goes_to_gray():
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[..., 1] = 100
+    assert prepare(rgb).shape == (10, 10)
