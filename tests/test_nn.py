@@ -159,3 +159,14 @@ def test_training_on_real_crops_lowers_the_loss():
         opt.zero_grad(); loss.backward(); opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:3])  # measured: 2.35 -> 1.83
+
+
+def test_onnx_runtime_matches_pytorch(tmp_path, monkeypatch):
+    monkeypatch.setenv("CELLSEG_CACHE", str(tmp_path))
+    m = tiny_model()
+    image = (discs((100, 120)) * 100).astype(np.uint16)
+    a = m.predict_probs(image, backend="torch")
+    b = m.predict_probs(image, backend="onnx")
+    assert np.abs(a - b).max() < 1e-4
+    assert np.array_equal(m.segment(image, backend="torch"), m.segment(image, backend="onnx"))
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1  # cached export

@@ -182,6 +182,50 @@ def train(
         raise typer.Exit(130)
 
 
+@app.command()
+def track(
+    movie: Path = typer.Argument(..., help="Multi-page TIFF, folder of frames, GIF or AVI/MP4."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
+    grid: Optional[str] = typer.Option(None, help="Split frames into a grid of wells, e.g. 4x4."),
+    fill_wells: bool = typer.Option(True, help="With --grid: set the background outside each "
+                                    "well to the well's mean before segmenting."),
+    compare: Optional[Path] = typer.Option(None, help="Manual measurements CSV (frame, area "
+                                           "[, track]) to compare with."),
+    max_gap: int = typer.Option(2, help="Frames a cell may be missed and still keep its track."),
+    method: Method = typer.Option(Method.unet, help="unet (bundled/trained model) or otsu."),
+    model: Optional[str] = typer.Option(None, help="Bundled model name or model folder."),
+    channel: Optional[int] = typer.Option(None, help="Channel (0-based) of multi-channel movies."),
+    tile: int = typer.Option(512, help="Tile size in pixels."),
+    overlap: int = typer.Option(64, help="Tile overlap in pixels."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Segment every frame, follow each cell, plot its area over time."""
+    from cellseg.pipeline import make_segmenter
+    from cellseg.track_run import compare_manual, run_track
+    from cellseg.wells import parse_grid
+    try:
+        shape = parse_grid(grid) if grid else None
+        segmenter, _ = make_segmenter(method.value, model, tile=tile, overlap=overlap, tta=tta)
+        tracks = run_track(movie, output, segmenter, grid=shape, fill_wells=fill_wells,
+                           max_gap=max_gap, channel=channel, quiet=quiet)
+        if compare:
+            result = compare_manual(tracks, compare, output)
+            for r in result["series"]:
+                if r.get("frames"):
+                    typer.echo(f"manual {r['series']} vs track {r['track_id']}: "
+                               f"r = {r['pearson_r']:.3f}, mean relative error "
+                               f"{100 * r['mean_relative_error']:.1f} % over {r['frames']} frames")
+                else:
+                    typer.echo(f"manual {r['series']}: no track covers its frames")
+    except (InputError, ValueError) as exc:
+        fail(str(exc))
+    if not quiet:
+        n = tracks["track_id"].nunique() if len(tracks) else 0
+        typer.echo(f"{n} tracks over {tracks['frame'].max() + 1 if len(tracks) else 0} frames "
+                   f"-> {output}")
+
+
 def main() -> None:
     app()
 

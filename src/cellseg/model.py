@@ -55,6 +55,8 @@ class Segmenter:
         self.meta = meta
         self.params = InstanceParams.from_dict(meta.get("instances", {}))
         self.device = "cpu"
+        self.backend = "auto"
+        self._predictors: dict = {}  # backend -> tile predictor, built on first use
 
     # -- construction ---------------------------------------------------------------------------
     @classmethod
@@ -117,6 +119,7 @@ class Segmenter:
     def to(self, device: str) -> "Segmenter":
         self.net.to(device)
         self.device = device
+        self._predictors.clear()
         return self
 
     # -- prediction -----------------------------------------------------------------------------
@@ -127,11 +130,26 @@ class Segmenter:
                     percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)))
         return x[None]
 
-    def tile_predictor(self) -> Callable[[np.ndarray], np.ndarray]:
-        """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities."""
+    def tile_predictor(self, backend: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
+        """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities.
+
+        backend : "torch", "onnx" (ONNX Runtime, CPU) or "auto" (ONNX Runtime on CPU when it
+            is installed and the export works, else PyTorch).
+        """
         import torch
         net = self.net.eval()
         cuda = self.device.startswith("cuda")
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"backend must be auto, torch or onnx, got {backend!r}")
+        if backend == "onnx" or (backend == "auto" and not cuda):
+            try:
+                from cellseg.onnx_backend import onnx_predictor
+                return onnx_predictor(net)
+            except Exception as exc:  # missing onnxruntime, failed export: PyTorch still works
+                if backend == "onnx":
+                    raise
+                import warnings
+                warnings.warn(f"ONNX Runtime unavailable ({exc}); using PyTorch")
         if not cuda:
             net = net.to(memory_format=torch.channels_last)
 
@@ -144,9 +162,13 @@ class Segmenter:
         return predict
 
     def predict_probs(self, image: np.ndarray, *, tile: int = 512, overlap: int = 64,
-                      tta: bool = False, batch_size: int = 4) -> np.ndarray:
+                      tta: bool = False, batch_size: int = 4, backend: str | None = None
+                      ) -> np.ndarray:
         """(2, H, W) float32 probabilities: foreground and centre distance."""
-        predictor = self.tile_predictor()
+        backend = backend or self.backend
+        if backend not in self._predictors:
+            self._predictors[backend] = self.tile_predictor(backend)
+        predictor = self._predictors[backend]
         if tta:
             predictor = tta_predictor(predictor)
         return sliding_window(self.prepare(image), predictor, out_channels=2, tile=tile,

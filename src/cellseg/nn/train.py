@@ -170,8 +170,8 @@ def load_checkpoint(folder: Path, model, opt, sched) -> dict:
 # -- validation ---------------------------------------------------------------------------------
 
 def predict_all(model, images: list[np.ndarray]) -> list[np.ndarray]:
-    """(2, H, W) probabilities of each image."""
-    return [model.predict_probs(im) for im in images]
+    """(2, H, W) probabilities of each image (PyTorch: the weights change between calls)."""
+    return [model.predict_probs(im, backend="torch") for im in images]
 
 
 def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: InstanceParams) -> dict:

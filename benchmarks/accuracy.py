@@ -1,0 +1,75 @@
+"""Accuracy of a model vs the Otsu pipeline (with and without watershed) on its validation split.
+
+    python benchmarks/accuracy.py --model nuclei    # DSB2018 validation split (model card)
+    python benchmarks/accuracy.py --model cells     # Usiigaci sets 16-20
+
+The validation images are the ones listed in the model card (``training.val_ids``), read from
+the dataset the model was trained on. Prints one table: DSB2018 score, AP@0.5 (pooled),
+F1@0.5, pixel IoU and Dice, mean absolute count error and images/s, overall and per image
+type.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from cellseg.classical import segment_otsu
+from cellseg.evaluate import image_scores, summarize
+from cellseg.io.datasets import dsb_image_type, open_dataset
+from cellseg.model import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",
+        "cells": ROOT.parent / "shared/data/usiigaci"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="nuclei", help="bundled name or model folder")
+    ap.add_argument("--data", default=None, help="dataset the model card's val_ids refer to")
+    ap.add_argument("--tta", action="store_true")
+    args = ap.parse_args()
+    model = load_model(args.model)
+    data = Path(args.data) if args.data else DATA.get(args.model)
+    if data is None:
+        raise SystemExit("give --data for a model that is not bundled")
+    val_ids = set(model.meta["training"]["val_ids"])
+    items = [it for it in open_dataset(data) if it.id in val_ids]
+    methods = {
+        "model": lambda im: model.segment(im, tta=args.tta),
+        "otsu+watershed": lambda im: segment_otsu(im, watershed=True, invert=model.meta["input"]["invert"]),
+        "otsu": lambda im: segment_otsu(im, watershed=False, invert=model.meta["input"]["invert"]),
+    }
+    scores = {m: defaultdict(list) for m in methods}
+    seconds = {m: 0.0 for m in methods}
+    for it in items:
+        image, truth = it.load()
+        kind = dsb_image_type(image) if args.model == "nuclei" else "phase-contrast"
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            pred = fn(image)
+            seconds[name] += time.perf_counter() - t0
+            s = image_scores(truth, pred)
+            scores[name]["all"].append(s)
+            scores[name][kind].append(s)
+    print(f"model {args.model}: {len(items)} validation images of {data.name}"
+          f"{' (TTA)' if args.tta else ''}")
+    print(f"{'method':<16}{'subset':<16}{'images':>7}{'DSB':>8}{'AP50':>8}{'F1@50':>8}"
+          f"{'pixIoU':>8}{'Dice':>8}{'countMAE':>10}{'img/s':>8}")
+    kinds = sorted(k for k in scores["model"] if k != "all")
+    for name in methods:
+        for kind in ["all"] + (kinds if len(kinds) > 1 else []):
+            s = summarize(scores[name][kind])
+            rate = f"{len(items) / seconds[name]:8.2f}" if kind == "all" else ""
+            print(f"{name:<16}{kind:<16}{s['images']:>7}{s['dsb_score']:>8.3f}{s['ap50']:>8.3f}"
+                  f"{s['f1_50']:>8.3f}{s['pixel_iou']:>8.3f}{s['pixel_dice']:>8.3f}"
+                  f"{s['count_mae']:>10.1f}{rate}")
+    best_otsu = max(summarize(scores[m]["all"])["dsb_score"] for m in ("otsu", "otsu+watershed"))
+    gain = summarize(scores["model"]["all"])["dsb_score"] - best_otsu
+    print(f"model - best Otsu variant, DSB2018 score: {gain:+.3f}")
+
+
+if __name__ == "__main__":
+    main()
