@@ -43,6 +43,8 @@ def segment(
     workers: Optional[int] = typer.Option(None, help="Run on a local Dask cluster of N workers."),
     scheduler: Optional[str] = typer.Option(None, help="Address of a Dask scheduler."),
     redo: bool = typer.Option(False, "--redo", help="Redo images already done in OUT."),
+    save_probs: bool = typer.Option(False, "--save-probs", help="Also write <stem>_probs.tif "
+                                    "(foreground probability x 255, unet only)."),
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ):
@@ -50,14 +52,17 @@ def segment(
     from cellseg.pipeline import run_segment
     if workers or scheduler:
         fail("--workers/--scheduler (Dask) are not implemented yet")
-    if report:
-        fail("--report is not implemented yet")
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
-                             redo=redo, quiet=quiet)
+                             redo=redo, quiet=quiet, save_probs=save_probs)
     except InputError as exc:
         fail(str(exc))
+    if report and (output / "summary.csv").exists():
+        from cellseg.report import build_report
+        path = build_report(output)
+        if not quiet:
+            typer.echo(f"report: {path}")
     if not quiet:
         typer.echo(f"{len(result.done)} segmented, {len(result.skipped)} already done, "
                    f"{len(result.failed)} failed -> {output}")
@@ -121,17 +126,21 @@ def evaluate(
                                           help="Folder for scores.json and per_image.csv."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     baseline: bool = typer.Option(True, help="Score the Otsu pipeline on the same images too."),
+    report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Score predictions against ground truth (DSB2018 score, AP, F1, pixel IoU, SEG, ...)."""
-    from cellseg.evaluate_run import evaluate_folder, format_table, json_ready
+    from cellseg.evaluate_run import (evaluate_folder, format_table, json_ready,
+                                      write_artifacts)
     from cellseg.io.write import atomic_path, write_csv
+    if report and not output:
+        fail("--report needs -o OUT")
     try:
         scores, per_image, base = evaluate_folder(pred, truth, baseline=baseline,
                                                   log=lambda m: typer.echo(m, err=True))
     except InputError as exc:
         fail(str(exc))
-    doc = json_ready(scores)
+    doc = json_ready({k: v for k, v in scores.items() if k != "curves"})
     if base:
         doc["otsu_baseline"] = json_ready(base)
     if output:
@@ -139,6 +148,10 @@ def evaluate(
         with atomic_path(output / "scores.json") as tmp:
             tmp.write_text(json.dumps(doc, indent=2))
         write_csv(output / "per_image.csv", per_image)
+        write_artifacts(output, pred, truth, scores, per_image, base)
+        if report:
+            from cellseg.report import build_report
+            typer.echo(f"report: {build_report(output)}", err=quiet)
     if as_json:
         typer.echo(json.dumps(doc))
     elif not quiet:
@@ -159,6 +172,7 @@ def train(
                                        "focal, tversky or combo."),
     val_fraction: Optional[float] = typer.Option(None),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint."),
+    report: bool = typer.Option(False, "--report", help="Also write MODEL_DIR/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train a U-Net on annotated images; writes MODEL_DIR/model.safetensors + model.json."""
@@ -174,6 +188,9 @@ def train(
             from cellseg.nn.losses import get_loss
             get_loss(loss)
         run_train(data, output, cfg, resume=resume, quiet=quiet)
+        if report:
+            from cellseg.report import build_report
+            typer.echo(f"report: {build_report(output)}")
     except InputError as exc:
         fail(str(exc))
     except ValueError as exc:
@@ -198,6 +215,7 @@ def track(
     tile: int = typer.Option(512, help="Tile size in pixels."),
     overlap: int = typer.Option(64, help="Tile overlap in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation."),
+    report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Segment every frame, follow each cell, plot its area over time."""
@@ -220,10 +238,30 @@ def track(
                     typer.echo(f"manual {r['series']}: no track covers its frames")
     except (InputError, ValueError) as exc:
         fail(str(exc))
+    if report:
+        from cellseg.report import build_report
+        typer.echo(f"report: {build_report(output)}", err=quiet)
     if not quiet:
         n = tracks["track_id"].nunique() if len(tracks) else 0
         typer.echo(f"{n} tracks over {tracks['frame'].max() + 1 if len(tracks) else 0} frames "
                    f"-> {output}")
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="Output folder of segment, evaluate, train or track."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="HTML file (default RUN_DIR/report.html)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+):
+    """Write one self-contained HTML report (plots and pictures embedded) of a run folder."""
+    from cellseg.report import build_report
+    try:
+        path = build_report(run_dir, output)
+    except InputError as exc:
+        fail(str(exc))
+    if not quiet:
+        typer.echo(f"report: {path}")
 
 
 def main() -> None:

@@ -178,3 +178,67 @@ def evaluate(pred, truth) -> dict:
     if len(pred) != len(truth):
         raise ValueError(f"{len(pred)} predictions for {len(truth)} ground truths")
     return summarize([image_scores(t, p) for p, t in zip(pred, truth)])
+
+
+def pixel_curves(probs: list[np.ndarray], truths: list[np.ndarray], bins: int = 256) -> dict:
+    """ROC and precision-recall of foreground probabilities in [0, 1] vs true foreground.
+
+    Probabilities are binned (``bins`` levels), so the curves are exact at that resolution and
+    need memory for the histograms only. Returns fpr, tpr, precision, recall (lists),
+    roc_auc and average_precision.
+    """
+    pos = np.zeros(bins, np.int64)
+    neg = np.zeros(bins, np.int64)
+    for p, t in zip(probs, truths):
+        b = np.clip((np.asarray(p) * (bins - 1)).round().astype(np.int64), 0, bins - 1)
+        fg = np.asarray(t) > 0
+        pos += np.bincount(b[fg], minlength=bins)
+        neg += np.bincount(b[~fg], minlength=bins)
+    # threshold from high to low: predicted positive = bins >= k
+    tp = np.cumsum(pos[::-1])
+    fp = np.cumsum(neg[::-1])
+    P, N = max(pos.sum(), 1), max(neg.sum(), 1)
+    tpr = np.concatenate([[0], tp / P])
+    fpr = np.concatenate([[0], fp / N])
+    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 1.0)
+    recall = tp / P
+    auc = float(np.trapezoid(tpr, fpr))
+    ap = float(np.sum(np.diff(np.concatenate([[0], recall])) * precision))
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "precision": precision.tolist(),
+            "recall": recall.tolist(), "roc_auc": auc, "average_precision": ap}
+
+
+def error_map(truth: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Boolean masks of the kinds of error at an IoU threshold, for pictures.
+
+    matched: predicted objects matched to a true one; extra: predicted objects matching none;
+    missed: true objects nobody matched; merged: predicted objects covering more than half of
+    two or more true objects; split: true objects of which two or more predicted objects each
+    cover a fifth or more.
+    """
+    table = contingency(truth, pred)
+    iou = iou_matrix(table)
+    nt, np_ = iou.shape
+    cost = np.where(iou > threshold, iou, 0.0)
+    matched_t, matched_p = set(), set()
+    if nt and np_:
+        rows, cols = linear_sum_assignment(-cost)
+        for r, c in zip(rows, cols):
+            if cost[r, c] > threshold:
+                matched_t.add(r + 1)
+                matched_p.add(c + 1)
+    inter = table[1:, 1:]
+    area_t = table[1:, :].sum(1)
+    area_p = table[:, 1:].sum(0)
+    present_t = [i + 1 for i in range(nt) if area_t[i] > 0]
+    present_p = [j + 1 for j in range(np_) if area_p[j] > 0]
+    merged = {j for j in present_p if (inter[:, j - 1] > 0.5 * area_t).sum() >= 2}
+    split = {i for i in present_t if (inter[i - 1] >= 0.2 * area_t[i - 1]).sum() >= 2}
+    lut = lambda ids, n: np.isin(np.arange(n + 1), list(ids))  # noqa: E731
+    return {
+        "matched": lut(matched_p, np_)[pred],
+        "extra": lut(set(present_p) - matched_p - merged, np_)[pred],
+        "merged": lut(merged, np_)[pred],
+        "missed": lut(set(present_t) - matched_t - split, nt)[truth],
+        "split": lut(split, nt)[truth],
+    }

@@ -41,9 +41,15 @@ def load_truth(truth: str | Path) -> dict[str, tuple]:
 
 def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = True,
                     log=print) -> tuple[dict, pd.DataFrame, dict | None]:
-    """(scores, per-image table, Otsu baseline scores or None) of predictions vs truth."""
+    """(scores, per-image table, Otsu baseline scores or None) of predictions vs truth.
+
+    Where ``<stem>_probs.tif`` probability maps lie beside the predictions, pixel ROC AUC and
+    average precision are added to the scores (``scores["curves"]`` holds the curves).
+    """
+    from cellseg.evaluate import pixel_curves
     from cellseg.io.datasets import as_labels
-    preds = {_key(p.stem): p for p in find_images([pred])}
+    preds = {_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
+    probs, prob_truths = [], []
     truths = load_truth(truth)
     pairs = [(k, p) for k, p in preds.items() if k in truths]
     if not pairs:
@@ -59,6 +65,10 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
             continue
         s = image_scores(truth_labels, pred_labels)
         scores.append(s)
+        prob_file = p.with_name(f"{key}_probs.tif")
+        if prob_file.exists():
+            probs.append(read_image(prob_file).astype(np.float32) / 255)
+            prob_truths.append(truth_labels)
         rows.append({"image": key, **image_row(s)})
         if baseline and image is not None:
             from cellseg.classical import segment_otsu
@@ -66,7 +76,12 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
     if not scores:
         raise InputError(pred, "no prediction could be scored")
     summary = summarize(scores)
-    summary["unmatched_truth"] = len(missing) if len(truths) < 10**6 else None
+    summary["unmatched_truth"] = len(missing)
+    if probs:
+        curves = pixel_curves(probs, prob_truths)
+        summary["roc_auc"] = curves["roc_auc"]
+        summary["average_precision"] = curves["average_precision"]
+        summary["curves"] = curves
     base = summarize(base_scores) if base_scores else None
     return summary, pd.DataFrame(rows), base
 
@@ -91,3 +106,54 @@ def format_table(columns: dict[str, dict]) -> str:
 
 def json_ready(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
+
+
+def write_artifacts(out: Path, pred: Path, truth: Path, scores: dict, per_image: pd.DataFrame,
+                    base: dict | None, n_worst: int = 4) -> None:
+    """Plots of an evaluation in ``out``: ROC/PR (when probabilities exist) and pictures of the
+    ``n_worst`` images by DSB2018 score with their errors coloured."""
+    from cellseg import plots
+    from cellseg.io.datasets import as_labels
+    if "curves" in scores:
+        plots.roc_pr(scores["curves"], out / "roc_pr.png")
+    preds = {_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
+    truths = load_truth(truth)
+    for rank, key in enumerate(per_image.sort_values("dsb_score")["image"][:n_worst]):
+        image, truth_labels = truths[key]()
+        pred_labels = as_labels(read_image(preds[key]))
+        row = per_image[per_image["image"] == key].iloc[0]
+        error_figure(image, truth_labels, pred_labels,
+                     f"{key}: DSB {row.dsb_score:.2f}, {row.n_true} true, {row.n_pred} predicted",
+                     out / f"worst_{rank + 1}_{key[:40]}.png")
+
+
+def error_figure(image, truth: np.ndarray, pred: np.ndarray, title: str, path: Path) -> None:
+    """Four panels: image, truth outlines, prediction outlines, errors coloured by kind."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from skimage.segmentation import find_boundaries
+    from cellseg.evaluate import error_map
+    from cellseg.overlay import display_rgb, outline_overlay
+    from cellseg.plots import save
+    base = display_rgb(image) if image is not None else np.zeros(truth.shape + (3,), np.uint8)
+    errors = error_map(truth, pred)
+    colours = {"matched": (77, 175, 74), "extra": (55, 126, 184), "missed": (228, 26, 28),
+               "merged": (255, 127, 0), "split": (197, 27, 138)}
+    err = (base * 0.6).astype(np.uint8)
+    for kind, col in colours.items():
+        m = errors[kind]
+        if kind == "matched":
+            m = m & find_boundaries(pred, mode="inner")
+        err[m] = col
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
+    for ax, (name, pic) in zip(axes, [("image", base),
+                                      ("truth", outline_overlay(image if image is not None else base, truth, (255, 0, 255))),
+                                      ("prediction", outline_overlay(image if image is not None else base, pred)),
+                                      ("errors", err)]):
+        ax.imshow(pic)
+        ax.set_title(name)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)

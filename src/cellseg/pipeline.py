@@ -40,17 +40,30 @@ class RunResult:
 
 
 def make_segmenter(method: str = "unet", model: str | Path | None = None, *, tile: int = 512,
-                   overlap: int = 64, tta: bool = False) -> tuple[Callable, dict]:
-    """A function image -> (H, W) int32 labels, and a description of it for the records."""
+                   overlap: int = 64, tta: bool = False, with_probs: bool = False
+                   ) -> tuple[Callable, dict]:
+    """A function image -> (H, W) int32 labels, and a description of it for the records.
+
+    With ``with_probs`` (unet only) the function returns (labels, (H, W) foreground
+    probability) instead.
+    """
     if method == "otsu":
         from cellseg.classical import segment_otsu
+        if with_probs:
+            raise ValueError("probability maps need --method unet")
         return segment_otsu, {"method": "otsu"}
     if method != "unet":
         raise ValueError(f"unknown method {method!r}; choose unet or otsu")
+    from cellseg.instances import probs_to_labels
     from cellseg.model import DEFAULT_MODEL, load_model
     net = load_model(model or DEFAULT_MODEL)
-    return (lambda image: net.segment(image, tile=tile, overlap=overlap, tta=tta),
-            {"method": "unet", "model": str(model or DEFAULT_MODEL)})
+    desc = {"method": "unet", "model": str(model or DEFAULT_MODEL)}
+    if with_probs:
+        def segment(image):
+            probs = net.predict_probs(image, tile=tile, overlap=overlap, tta=tta)
+            return probs_to_labels(probs, net.params), probs[0]
+        return segment, desc
+    return (lambda image: net.segment(image, tile=tile, overlap=overlap, tta=tta)), desc
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -65,11 +78,14 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Callable, *, chann
                  pixel_size: float | None) -> tuple[pd.DataFrame, list[dict]]:
     """Segment every frame of one file and write its labels and overlay; return its tables."""
     n = count_frames(path)
-    stack, tables, summaries = [], [], []
+    stack, tables, summaries, probs = [], [], [], []
     first = None
     for f in range(n):
         image = read_frame(path, f, channel=channel)
         labels = segmenter(image)
+        if isinstance(labels, tuple):
+            labels, fg = labels
+            probs.append(np.clip(fg * 255 + 0.5, 0, 255).astype(np.uint8))
         if first is None:
             first = (image, labels)
         stack.append(labels)
@@ -80,6 +96,10 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Callable, *, chann
         tables.append(t)
         summaries.append(summarize(t, name, pixel_size=pixel_size))
     write_labels(out / f"{stem}_labels.tif", np.stack(stack) if n > 1 else stack[0])
+    if probs:
+        import tifffile
+        with atomic_path(out / f"{stem}_probs.tif") as tmp:
+            tifffile.imwrite(tmp, np.stack(probs) if n > 1 else probs[0], compression="zlib")
     write_png(out / f"{stem}_overlay.png", outline_overlay(*first))
     return pd.concat(tables, ignore_index=True), summaries
 
@@ -88,7 +108,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
                 model: str | Path | None = None, channel: int | None = None,
                 pixel_size: float | None = None, tile: int = 512, overlap: int = 64,
                 tta: bool = False, redo: bool = False, quiet: bool = False,
-                log: Callable[[str], None] | None = None) -> RunResult:
+                save_probs: bool = False, log: Callable[[str], None] | None = None) -> RunResult:
     """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``."""
     from tqdm import tqdm
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -117,7 +137,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
             if any(t.resolve() in resolved_inputs for t in targets):
                 raise InputError(path, "an output would overwrite this input; choose another -o")
             if segmenter is None:
-                segmenter, desc = make_segmenter(method, model, tile=tile, overlap=overlap, tta=tta)
+                segmenter, desc = make_segmenter(method, model, tile=tile, overlap=overlap,
+                                                 tta=tta, with_probs=save_probs)
             table, summaries = segment_file(path, out, stem, segmenter, channel=channel,
                                             pixel_size=pixel_size)
             write_csv(records / f"{stem}.csv", table)

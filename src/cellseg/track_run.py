@@ -32,8 +32,9 @@ def _objects(tracked: np.ndarray, image: np.ndarray) -> pd.DataFrame:
 def run_track(movie_path: str | Path, out: str | Path, segmenter: Callable[[np.ndarray], np.ndarray],
               *, grid: tuple[int, int] | None = None, fill_wells: bool = True,
               max_gap: int = 2, channel: int | None = None, quiet: bool = False,
-              gif: bool = True) -> pd.DataFrame:
-    """Segment and track a movie; write the outputs; return the tracks table."""
+              gif: bool = True, max_frames: int | None = None) -> pd.DataFrame:
+    """Segment and track a movie (its first ``max_frames`` frames if given); write the
+    outputs; return the tracks table."""
     import tifffile
     from tqdm import tqdm
     out = Path(out)
@@ -44,8 +45,12 @@ def run_track(movie_path: str | Path, out: str | Path, segmenter: Callable[[np.n
     trackers: dict[int, Tracker] = {}
     offset_step = 100000  # track ids of well w are w * offset_step + local id
     with atomic_path(out / "tracked.tif") as tmp, tifffile.TiffWriter(tmp, bigtiff=True) as tif:
-        for f, image in enumerate(tqdm(movie, total=movie.length or None, desc="tracking",
-                                       unit="frame", disable=quiet)):
+        total = min(filter(None, (movie.length, max_frames)), default=None)
+        for f, image in enumerate(tqdm(movie, total=total, desc="tracking", unit="frame",
+                                       disable=quiet)):
+            if max_frames is not None and f >= max_frames:
+                f -= 1
+                break
             boxes = grid_boxes(image.shape[:2], *grid) if grid else [(slice(None), slice(None))]
             tracked = np.zeros(image.shape[:2], np.int32)
             for w, (ys, xs) in enumerate(boxes):
