@@ -109,3 +109,41 @@ def test_empty_folder_and_help(tmp_path):
     assert r.returncode == 1 and "folder holds no images" in r.stderr
     assert cellseg("--help").returncode == 0
     assert "--tile" in cellseg("segment", "--help").stdout
+
+
+def test_killed_run_resumes_without_loss(tmp_path):
+    """kill -9 in the middle of a batch, run again: every image done, finished ones skipped."""
+    import os
+    import signal
+    import time
+    d = tmp_path / "many"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        lab = discs((300, 300), centres=[tuple(rng.integers(30, 270, 2)) for _ in range(8)],
+                    radius=12)
+        iio.imwrite(d / f"img{i:02d}.png", (20 + 150 * (lab > 0)).astype(np.uint8))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "cellseg.cli", "segment", str(d), "-o",
+                             str(out), "--method", "otsu", "-q"])
+    records = out / ".cellseg"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(records.glob("*.json"))) < 3:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.stem for p in records.glob("*.json")}
+    assert 3 <= len(done_before) < 12, "the run should be killed part-way"
+    r = cellseg("segment", d, "-o", out, "--method", "otsu")
+    assert r.returncode == 0, r.stderr
+    assert f"{12 - len(done_before)} segmented, {len(done_before)} already done" in r.stdout
+    assert not list(out.glob(".*.part"))
+    clean = tmp_path / "clean"
+    assert cellseg("segment", d, "-o", clean, "--method", "otsu", "-q").returncode == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"),
+                                  pd.read_csv(clean / "summary.csv"))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "measurements.csv"),
+                                  pd.read_csv(clean / "measurements.csv"))
+    for i in range(12):
+        assert np.array_equal(tifffile.imread(out / f"img{i:02d}_labels.tif"),
+                              tifffile.imread(clean / f"img{i:02d}_labels.tif"))

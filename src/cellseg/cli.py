@@ -50,14 +50,22 @@ def segment(
 ):
     """Segment images: OUT/<stem>_labels.tif, <stem>_overlay.png, measurements.csv, summary.csv."""
     from cellseg.pipeline import run_segment
+    client = None
     if workers or scheduler:
-        fail("--workers/--scheduler (Dask) are not implemented yet")
+        from cellseg.distributed import make_client
+        client = make_client(workers, scheduler)
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
-                             redo=redo, quiet=quiet, save_probs=save_probs)
+                             redo=redo, quiet=quiet, save_probs=save_probs, client=client)
     except InputError as exc:
         fail(str(exc))
+    finally:
+        if client is not None:
+            cluster = getattr(client, "cluster", None)
+            client.close()
+            if cluster is not None and not scheduler:
+                cluster.close()
     if report and (output / "summary.csv").exists():
         from cellseg.report import build_report
         path = build_report(output)

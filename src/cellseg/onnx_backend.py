@@ -50,7 +50,8 @@ def onnx_predictor(net, threads: int | None = None) -> Callable[[np.ndarray], np
     if not path.exists():
         export(net, path)
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    import torch
+    opts.intra_op_num_threads = threads or torch.get_num_threads()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 

@@ -104,15 +104,63 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Callable, *, chann
     return pd.concat(tables, ignore_index=True), summaries
 
 
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How to segment: passed as is to every worker of a cluster."""
+
+    method: str = "unet"
+    model: str | None = None
+    tile: int = 512
+    overlap: int = 64
+    tta: bool = False
+    save_probs: bool = False
+    channel: int | None = None
+    pixel_size: float | None = None
+
+
+_SEGMENTERS: dict = {}  # options -> (segmenter, description): a model loads once per process
+
+
+def cached_segmenter(opts: SegmentOptions) -> tuple[Callable, dict]:
+    key = (opts.method, opts.model, opts.tile, opts.overlap, opts.tta, opts.save_probs)
+    if key not in _SEGMENTERS:
+        _SEGMENTERS[key] = make_segmenter(opts.method, opts.model, tile=opts.tile,
+                                          overlap=opts.overlap, tta=opts.tta,
+                                          with_probs=opts.save_probs)
+    return _SEGMENTERS[key]
+
+
+def process_image(path: Path, out: Path, stem: str, opts: SegmentOptions) -> str | None:
+    """Segment one file into ``out`` and mark it done; returns None, or the one-line reason
+    it failed. Safe to run in a worker process."""
+    try:
+        segmenter, desc = cached_segmenter(opts)
+        table, summaries = segment_file(path, out, stem, segmenter, channel=opts.channel,
+                                        pixel_size=opts.pixel_size)
+        write_csv(out / RECORDS / f"{stem}.csv", table)
+        with atomic_path(out / RECORDS / f"{stem}.json") as tmp:
+            tmp.write_text(json.dumps({"input": str(path), "summaries": summaries, **desc}))
+        return None
+    except InputError as exc:
+        return exc.problem
+
+
 def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "unet",
                 model: str | Path | None = None, channel: int | None = None,
                 pixel_size: float | None = None, tile: int = 512, overlap: int = 64,
                 tta: bool = False, redo: bool = False, quiet: bool = False,
-                save_probs: bool = False, log: Callable[[str], None] | None = None) -> RunResult:
-    """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``."""
+                save_probs: bool = False, client=None,
+                log: Callable[[str], None] | None = None) -> RunResult:
+    """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``.
+
+    client : a ``dask.distributed.Client``; images are then segmented by its workers (which
+        must see the same file system), else in this process.
+    """
     from tqdm import tqdm
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out)
+    opts = SegmentOptions(method, None if model is None else str(model), tile, overlap, tta,
+                          save_probs, channel, pixel_size)
     result = RunResult()
     paths: list[Path] = []
     for item in inputs:
@@ -125,29 +173,37 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     resolved_inputs = {p.resolve() for p in stems}
     records = out / RECORDS
     records.mkdir(parents=True, exist_ok=True)
-    segmenter = None
-    desc = {}
-    for path, stem in tqdm(stems.items(), desc="segmenting", unit="img", disable=quiet):
-        record = records / f"{stem}.json"
-        if record.exists() and not redo:
+    for stale in list(out.glob(".*.part")) + list(records.glob(".*.part")):
+        stale.unlink()  # left by a run that was killed mid-write
+    todo = []
+    for path, stem in stems.items():
+        if (records / f"{stem}.json").exists() and not redo:
             result.skipped.append(stem)
-            continue
-        try:
-            targets = [out / f"{stem}_labels.tif", out / f"{stem}_overlay.png"]
-            if any(t.resolve() in resolved_inputs for t in targets):
-                raise InputError(path, "an output would overwrite this input; choose another -o")
-            if segmenter is None:
-                segmenter, desc = make_segmenter(method, model, tile=tile, overlap=overlap,
-                                                 tta=tta, with_probs=save_probs)
-            table, summaries = segment_file(path, out, stem, segmenter, channel=channel,
-                                            pixel_size=pixel_size)
-            write_csv(records / f"{stem}.csv", table)
-            with atomic_path(record) as tmp:
-                tmp.write_text(json.dumps({"input": str(path), "summaries": summaries, **desc}))
+        elif any((out / f"{stem}{s}").resolve() in resolved_inputs
+                 for s in ("_labels.tif", "_overlay.png", "_probs.tif")):
+            result.failed.append((str(path), "an output would overwrite this input; "
+                                  "choose another -o"))
+            log(f"error: {path}: an output would overwrite this input; choose another -o")
+        else:
+            todo.append((path, stem))
+    if todo and client is None:
+        cached_segmenter(opts)  # a bad model fails here, once, before any image
+    bar = tqdm(total=len(todo), desc="segmenting", unit="img", disable=quiet)
+    if client is None:
+        outcomes = ((path, stem, process_image(path, out, stem, opts)) for path, stem in todo)
+    else:
+        from dask.distributed import as_completed
+        futures = {client.submit(process_image, path, out, stem, opts, pure=False): (path, stem)
+                   for path, stem in todo}
+        outcomes = ((*futures[f], f.result()) for f in as_completed(futures))
+    for path, stem, problem in outcomes:
+        bar.update(1)
+        if problem is None:
             result.done.append(stem)
-        except InputError as exc:
-            result.failed.append((str(path), exc.problem))
-            log(f"error: {exc}")
+        else:
+            result.failed.append((str(path), problem))
+            log(f"error: {path}: {problem}")
+    bar.close()
     write_tables(out, [s for s in stems.values() if (records / f"{s}.json").exists()],
                  pixel_size)
     return result
