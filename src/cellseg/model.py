@@ -17,7 +17,7 @@ from cellseg.errors import InputError
 from cellseg.instances import InstanceParams, probs_to_labels
 from cellseg.io.write import atomic_path
 from cellseg.predict import sliding_window, tta_predictor
-from cellseg.preprocess import DEFAULT_PERCENTILES, prepare
+from cellseg.preprocess import DEFAULT_PERCENTILES, Normalization, fit_normalization, prepare
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "nuclei"
@@ -123,12 +123,15 @@ class Segmenter:
         return self
 
     # -- prediction -----------------------------------------------------------------------------
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """Image (H, W[, C]) -> network input (1, H, W) float32, as at training time."""
+    def normalization(self, image: np.ndarray) -> Normalization:
+        """The intensity mapping this model applies to ``image`` (or a subsample of it)."""
         spec = self.meta.get("input", {})
-        x = prepare(image, invert=spec.get("invert", "auto"),
-                    percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)))
-        return x[None]
+        return fit_normalization(image, invert=spec.get("invert", "auto"),
+                                 percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)))
+
+    def prepare(self, image: np.ndarray, norm: Normalization | None = None) -> np.ndarray:
+        """Image (H, W[, C]) -> network input (1, H, W) float32, as at training time."""
+        return prepare(image, norm=norm or self.normalization(image))[None]
 
     def tile_predictor(self, backend: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
         """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities.
@@ -162,16 +165,19 @@ class Segmenter:
         return predict
 
     def predict_probs(self, image: np.ndarray, *, tile: int = 512, overlap: int = 64,
-                      tta: bool = False, batch_size: int = 4, backend: str | None = None
-                      ) -> np.ndarray:
-        """(2, H, W) float32 probabilities: foreground and centre distance."""
+                      tta: bool = False, batch_size: int = 4, backend: str | None = None,
+                      norm: Normalization | None = None) -> np.ndarray:
+        """(2, H, W) float32 probabilities: foreground and centre distance.
+
+        norm : fixed intensity mapping (blocks of a huge image); default: this image's own.
+        """
         backend = backend or self.backend
         if backend not in self._predictors:
             self._predictors[backend] = self.tile_predictor(backend)
         predictor = self._predictors[backend]
         if tta:
             predictor = tta_predictor(predictor)
-        return sliding_window(self.prepare(image), predictor, out_channels=2, tile=tile,
+        return sliding_window(self.prepare(image, norm), predictor, out_channels=2, tile=tile,
                               overlap=overlap, batch_size=batch_size, multiple=self.net.multiple)
 
     def segment(self, image: np.ndarray, **kwargs) -> np.ndarray:

@@ -130,13 +130,59 @@ def cached_segmenter(opts: SegmentOptions) -> tuple[Callable, dict]:
     return _SEGMENTERS[key]
 
 
+LARGE_PIXELS = 60_000_000  # above this (about 7,700 x 7,700) an image is segmented in blocks
+
+
+def image_pixels(path: Path) -> int:
+    """Height x width of a TIFF's first page without reading its pixels (0 for other files)."""
+    if path.suffix.lower() not in (".tif", ".tiff"):
+        return 0
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            return int(page.imagelength) * int(page.imagewidth)
+    except Exception:
+        return 0
+
+
+def segment_huge(path: Path, out: Path, stem: str, opts: SegmentOptions):
+    """Block-by-block segmentation of one huge single-frame image (see cellseg.large)."""
+    from cellseg.large import segment_large
+    from cellseg.model import DEFAULT_MODEL, load_model
+    from cellseg.measure import summarize as summarize_table
+    if opts.method != "unet":
+        raise InputError(path, "images this large are segmented in blocks with the U-Net only "
+                         "(--method unet)")
+    model = load_model(opts.model or DEFAULT_MODEL)
+    res = segment_large(path, out, model, tile=opts.tile, overlap=opts.overlap, quiet=True,
+                        pixel_size=opts.pixel_size)
+    table_path = out / f"{path.stem}_measurements.csv"
+    table = pd.read_csv(table_path) if table_path.exists() else pd.DataFrame()
+    if table_path.exists():
+        table_path.unlink()
+    (out / f"{path.stem}_labels.tif").replace(out / f"{stem}_labels.tif")
+    import zarr
+    from cellseg.large import open_lazy
+    labels = zarr.open(str(out / f"{path.stem}_labels.zarr"), mode="r")
+    image = open_lazy(path)
+    step = max(1, int(np.ceil(max(labels.shape) / 4096)))  # overview at most 4096 px wide
+    write_png(out / f"{stem}_overlay.png", outline_overlay(np.asarray(image[::step, ::step]),
+                                                           np.asarray(labels[::step, ::step])))
+    del res
+    return table, [summarize_table(table, path.name, pixel_size=opts.pixel_size)]
+
+
 def process_image(path: Path, out: Path, stem: str, opts: SegmentOptions) -> str | None:
     """Segment one file into ``out`` and mark it done; returns None, or the one-line reason
     it failed. Safe to run in a worker process."""
     try:
         segmenter, desc = cached_segmenter(opts)
-        table, summaries = segment_file(path, out, stem, segmenter, channel=opts.channel,
-                                        pixel_size=opts.pixel_size)
+        if image_pixels(path) > LARGE_PIXELS:
+            table, summaries = segment_huge(path, out, stem, opts)
+        else:
+            table, summaries = segment_file(path, out, stem, segmenter, channel=opts.channel,
+                                            pixel_size=opts.pixel_size)
         write_csv(out / RECORDS / f"{stem}.csv", table)
         with atomic_path(out / RECORDS / f"{stem}.json") as tmp:
             tmp.write_text(json.dumps({"input": str(path), "summaries": summaries, **desc}))

@@ -5,9 +5,34 @@ prediction time alike, with the settings stored in the model file.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 DEFAULT_PERCENTILES = (1.0, 99.8)
+
+
+def intensity_range(image: np.ndarray, low: float = DEFAULT_PERCENTILES[0],
+                    high: float = DEFAULT_PERCENTILES[1]) -> tuple[float, float]:
+    """(lo, hi): the ``low``/``high`` percentiles, falling back to min..max when they coincide
+    (nearly empty images); NaN/inf pixels are ignored."""
+    x = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(x)
+    if not finite.all():
+        x = x[finite] if finite.any() else np.zeros(1, np.float32)
+    lo, hi = (float(v) for v in np.percentile(x, [low, high]))
+    if hi - lo < 1e-6 * max(1.0, abs(hi)):
+        lo, hi = float(x.min()), float(x.max())
+    return lo, hi
+
+
+def scale(image: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """(image - lo) / (hi - lo) as float32; all zeros when hi == lo; NaN/inf become 0."""
+    x = np.asarray(image, dtype=np.float32)
+    if hi - lo < 1e-12:
+        return np.zeros(x.shape, np.float32)
+    y = (x - np.float32(lo)) / np.float32(hi - lo)
+    return np.where(np.isfinite(y), y, np.float32(0)).astype(np.float32, copy=False)
 
 
 def percentile_normalize(image: np.ndarray, low: float = DEFAULT_PERCENTILES[0],
@@ -18,16 +43,7 @@ def percentile_normalize(image: np.ndarray, low: float = DEFAULT_PERCENTILES[0],
     constant images (all zeros): never NaN, never a division by zero. Values are not clipped,
     so bright objects may exceed 1.
     """
-    x = np.asarray(image, dtype=np.float32)
-    finite = np.isfinite(x)
-    if not finite.all():
-        x = np.where(finite, x, 0.0).astype(np.float32)
-    lo, hi = np.percentile(x, [low, high])
-    if hi - lo < 1e-6 * max(1.0, abs(hi)):
-        lo, hi = float(x.min()), float(x.max())
-    if hi - lo < 1e-12:
-        return np.zeros_like(x)
-    return ((x - np.float32(lo)) / np.float32(hi - lo)).astype(np.float32, copy=False)
+    return scale(image, *intensity_range(image, low, high))
 
 
 def is_color(image: np.ndarray) -> bool:
@@ -63,8 +79,28 @@ def has_bright_background(gray: np.ndarray) -> bool:
     return bool((med - lo) / (hi - lo) > 0.5)
 
 
+@dataclass(frozen=True)
+class Normalization:
+    """Intensity mapping of one image: (gray - lo) / (hi - lo), then 1 - x if ``invert``."""
+
+    lo: float
+    hi: float
+    invert: bool
+
+
+def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
+                      percentiles: tuple[float, float] = DEFAULT_PERCENTILES) -> Normalization:
+    """The normalization :func:`prepare` applies to ``image`` (or to a subsample of a huge
+    image, so that every block of it is prepared the same way)."""
+    gray = to_gray(image)
+    lo, hi = intensity_range(gray, *percentiles)
+    flip = has_bright_background(gray) if invert == "auto" else bool(invert)
+    return Normalization(lo, hi, flip)
+
+
 def prepare(image: np.ndarray, *, invert: str | bool = "auto",
-            percentiles: tuple[float, float] = DEFAULT_PERCENTILES) -> np.ndarray:
+            percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+            norm: Normalization | None = None) -> np.ndarray:
     """The standard input of every segmenter: (H, W) float32, objects bright, ~[0, 1].
 
     Parameters
@@ -72,13 +108,12 @@ def prepare(image: np.ndarray, *, invert: str | bool = "auto",
     image : (H, W) or (H, W, C) in any dtype.
     invert : "auto" (invert when objects are dark on bright), True, or False.
     percentiles : low/high percentiles mapped to 0 and 1.
+    norm : a fixed normalization (from :func:`fit_normalization`) instead of this image's own.
     """
     gray = to_gray(image)
-    x = percentile_normalize(gray, *percentiles)
-    flip = has_bright_background(x) if invert == "auto" else bool(invert)
-    if flip:
-        x = 1.0 - x
-    return x.astype(np.float32, copy=False)
+    norm = norm or fit_normalization(gray, invert=invert, percentiles=percentiles)
+    x = scale(gray, norm.lo, norm.hi)
+    return 1.0 - x if norm.invert else x
 
 
 def fill_outside(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -1,0 +1,176 @@
+"""Images larger than memory: segmented block by block, objects stitched across block edges.
+
+The image is read lazily (a TIFF of any layout through tifffile's zarr view, or a zarr
+array). The intensity mapping is fitted once on a strided subsample so every block is prepared
+alike. Each block is predicted with a ``margin`` of context on every side; an object is kept
+by the block that holds its centroid, and its whole mask comes from that block's prediction,
+so objects that cross a block edge are neither cut nor counted twice (the margin must exceed
+the largest object radius). Labels go to an on-disk zarr array and then to a tiled BigTIFF;
+peak memory is a few blocks, whatever the image size.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from cellseg.errors import InputError
+from cellseg.io.write import atomic_path
+
+
+def open_lazy(path: str | Path):
+    """A lazily sliceable (H, W) or (H, W, C) array of a TIFF (level 0 of a pyramid) or zarr."""
+    import zarr
+    p = Path(path)
+    try:
+        if p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+            store = tifffile.imread(p, aszarr=True)
+            z = zarr.open(store, mode="r")
+        else:
+            z = zarr.open(str(p), mode="r")
+        if isinstance(z, zarr.Group):
+            z = z[sorted(z.array_keys())[0]]
+    except Exception as exc:
+        raise InputError(p, f"cannot open lazily ({type(exc).__name__}: {exc})") from exc
+    if z.ndim == 3 and z.shape[0] <= 4 < z.shape[-1]:
+        raise InputError(p, "channel-first huge images are not supported; save as (H, W, C)")
+    if z.ndim not in (2, 3):
+        raise InputError(p, f"expected a 2D image, got shape {z.shape}")
+    return z
+
+
+def subsample(array, max_pixels: int = 4_000_000) -> np.ndarray:
+    """A strided view of about ``max_pixels`` pixels, read block-row by block-row."""
+    h, w = array.shape[:2]
+    step = max(1, int(np.ceil(np.sqrt(h * w / max_pixels))))
+    rows = []
+    for y in range(0, h, 4096):
+        chunk = np.asarray(array[y:min(h, y + 4096)])
+        rows.append(chunk[(-y) % step::step, ::step])
+    return np.concatenate(rows, axis=0)
+
+
+def blocks(shape: tuple[int, int], block: int) -> list[tuple[int, int, int, int]]:
+    """(y0, y1, x0, x1) of the core blocks tiling an image."""
+    h, w = shape
+    return [(y, min(h, y + block), x, min(w, x + block))
+            for y in range(0, h, block) for x in range(0, w, block)]
+
+
+def owned_objects(labels: np.ndarray, core: tuple[int, int, int, int]) -> np.ndarray:
+    """Ids of objects in ``labels`` whose centroid lies in ``core`` (local y0, y1, x0, x1)."""
+    ids = np.unique(labels)
+    ids = ids[ids > 0]
+    if not len(ids):
+        return ids
+    yy, xx = np.nonzero(labels)
+    lab = labels[yy, xx]
+    n = int(labels.max()) + 1
+    cnt = np.bincount(lab, minlength=n)
+    cy = np.bincount(lab, yy, n)[ids] / cnt[ids]
+    cx = np.bincount(lab, xx, n)[ids] / cnt[ids]
+    y0, y1, x0, x1 = core
+    return ids[(cy >= y0) & (cy < y1) & (cx >= x0) & (cx < x1)]
+
+
+def segment_blocks(array, predict_labels: Callable[[np.ndarray], np.ndarray], out_zarr: Path, *,
+                   block: int = 2048, margin: int = 128, progress=None,
+                   measure_fn: Callable | None = None) -> tuple[int, pd.DataFrame | None]:
+    """Segment a lazily readable image block by block into the zarr array ``out_zarr``.
+
+    predict_labels : (h, w[, C]) image block -> (h, w) int labels of that block.
+    measure_fn : optional (labels, image) -> per-object table of one block, for the owned
+        objects only; centroids and boxes are shifted to image coordinates.
+    Returns (number of objects, measurements or None).
+    """
+    import zarr
+    h, w = array.shape[:2]
+    out = zarr.open(str(out_zarr), mode="w", shape=(h, w), chunks=(1024, 1024), dtype="int32",
+                    fill_value=0)
+    next_id = 1
+    tables = []
+    for y0, y1, x0, x1 in blocks((h, w), block):
+        ey0, ey1 = max(0, y0 - margin), min(h, y1 + margin)
+        ex0, ex1 = max(0, x0 - margin), min(w, x1 + margin)
+        image = np.asarray(array[ey0:ey1, ex0:ex1])
+        labels = predict_labels(image)
+        keep = owned_objects(labels, (y0 - ey0, y1 - ey0, x0 - ex0, x1 - ex0))
+        if len(keep):
+            lut = np.zeros(int(labels.max()) + 1, np.int64)
+            lut[keep] = np.arange(next_id, next_id + len(keep))
+            mine = lut[labels]
+            current = np.asarray(out[ey0:ey1, ex0:ex1])
+            free = (mine > 0) & (current == 0)  # a pixel already claimed stays with its owner
+            current[free] = mine[free]
+            out[ey0:ey1, ex0:ex1] = current
+            if measure_fn is not None:
+                t = measure_fn(np.where(np.isin(labels, keep), lut[labels], 0), image)
+                for col, off in (("centroid_y", ey0), ("bbox_min_y", ey0), ("bbox_max_y", ey0),
+                                 ("centroid_x", ex0), ("bbox_min_x", ex0), ("bbox_max_x", ex0)):
+                    if col in t:
+                        t[col] += off
+                tables.append(t)
+            next_id += len(keep)
+        if progress:
+            progress(1)
+    table = pd.concat(tables, ignore_index=True) if tables else None
+    return next_id - 1, table
+
+
+def write_tiled_tiff(array, path: Path, tile: int = 512) -> None:
+    """Write a (H, W) zarr/ndarray as a zlib-compressed tiled BigTIFF, tile by tile."""
+    import tifffile
+    h, w = array.shape
+    dtype = np.uint32
+
+    def tiles():
+        for y in range(0, h, tile):
+            band = np.asarray(array[y:min(h, y + tile)])
+            for x in range(0, w, tile):
+                t = np.zeros((tile, tile), dtype)
+                part = band[:, x:x + tile]
+                t[:part.shape[0], :part.shape[1]] = part
+                yield t
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, tiles(), shape=(h, w), dtype=dtype, tile=(tile, tile),
+                         compression="zlib", bigtiff=True)
+
+
+def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048,
+                  margin: int = 128, tile: int = 512, overlap: int = 64, quiet: bool = False,
+                  pixel_size: float | None = None) -> dict:
+    """Segment a huge image file with a :class:`cellseg.model.Segmenter`.
+
+    Writes ``OUT/<stem>_labels.zarr`` and ``OUT/<stem>_labels.tif`` (tiled BigTIFF) and
+    ``OUT/<stem>_measurements.csv``. Returns {objects, shape, labels}.
+    """
+    from tqdm import tqdm
+    from cellseg.instances import probs_to_labels
+    from cellseg.io.write import write_csv
+    from cellseg.measure import measure
+    p, out = Path(path), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    array = open_lazy(p)
+    norm = model.normalization(subsample(array))
+
+    def predict_labels(image):
+        probs = model.predict_probs(image, tile=tile, overlap=overlap, norm=norm)
+        return probs_to_labels(probs, model.params)
+
+    def measure_fn(labels, image):
+        return measure(labels, image, pixel_size=pixel_size, image_name=p.name)
+
+    n_blocks = len(blocks(array.shape[:2], block))
+    with tqdm(total=n_blocks, desc=f"blocks of {p.name}", unit="block", disable=quiet) as bar:
+        n, table = segment_blocks(array, predict_labels, out / f"{p.stem}_labels.zarr",
+                                  block=block, margin=margin, progress=bar.update,
+                                  measure_fn=measure_fn)
+    import zarr
+    labels = zarr.open(str(out / f"{p.stem}_labels.zarr"), mode="r")
+    write_tiled_tiff(labels, out / f"{p.stem}_labels.tif")
+    if table is not None:
+        write_csv(out / f"{p.stem}_measurements.csv", table)
+    return {"objects": n, "shape": tuple(array.shape), "labels": out / f"{p.stem}_labels.tif"}
