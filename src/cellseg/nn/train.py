@@ -212,6 +212,25 @@ def plot_history(history: list[dict], path: Path) -> None:
 
 # -- the loop -----------------------------------------------------------------------------------
 
+def _distributed_setup() -> tuple[int, int, str]:
+    """(rank, world size, device). Under ``torchrun`` (WORLD_SIZE > 1) joins the process group:
+    NCCL with one GPU per process, or Gloo on CPU."""
+    import os
+    import torch
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = f"cuda:{local}" if cuda else "cpu"
+    if world > 1:
+        import torch.distributed as dist
+        if cuda:
+            torch.cuda.set_device(local)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if cuda else "gloo")
+        return dist.get_rank(), world, device
+    return 0, 1, device
+
+
 def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | None = None, *,
           resume: bool = False, quiet: bool = False):
     """Train a U-Net on annotated datasets and save the best model in ``out_dir``.
@@ -229,6 +248,8 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     from cellseg.preprocess import prepare
 
     cfg = config or TrainConfig()
+    rank, world, device = _distributed_setup()
+    quiet = quiet or rank != 0
     out = Path(out_dir)
     ckpt = out / "checkpoint"
     if resume and not (ckpt / "state.json").exists():
@@ -251,11 +272,10 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                             patch_size=cfg.patch_size,
                             samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
                             augment=AugmentConfig.from_dict(cfg.augment),
-                            object_bias=cfg.object_bias, seed=cfg.seed)
+                            object_bias=cfg.object_bias, seed=cfg.seed + 1000 * rank)
     rng = np.random.default_rng(cfg.seed)
     val_every = sorted(rng.permutation(val_idx)[:cfg.val_max_images].tolist())
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     unet_cfg = UNetConfig(in_channels=1, out_channels=2, width=cfg.width, depth=cfg.depth,
                           norm=cfg.norm, dropout=cfg.dropout, activation=cfg.activation)
     counts = {s: sum(1 for i in tr_idx if strata[i] == s) for s in sorted(set(strata))}
@@ -268,11 +288,12 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                   "val_ids": [ids[i] for i in val_idx]})
     model.to(device)
     net = model.net
-    if device == "cpu":
+    cuda = device.startswith("cuda")
+    if not cuda:
         net = net.to(memory_format=torch.channels_last)
     opt = _optimizer(cfg.optimizer, net.parameters(), cfg.lr, cfg.weight_decay)
     sched = _scheduler(cfg.schedule, opt, cfg.epochs)
-    scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda)
 
     history: list[dict] = []
     start_epoch, best_score, stale, elapsed0 = 0, -1.0, 0, 0.0
@@ -281,38 +302,49 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
         history, start_epoch = doc["history"], doc["epoch"] + 1
         best_score, stale, elapsed0 = doc["best_score"], doc["stale"], doc.get("elapsed_s", 0.0)
 
-    interrupted = {"flag": False}
+    step_net = net
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        step_net = DistributedDataParallel(net, device_ids=[device] if cuda else None)
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
     old = signal.signal(signal.SIGTERM, on_term)
     t0 = time.time() - elapsed0
-    epoch = start_epoch - 1
+    last_done = start_epoch - 1  # index of the last epoch whose checkpoint is written
     try:
         for epoch in range(start_epoch, cfg.epochs):
             train_set.set_epoch(epoch)
             loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=False,
                                 num_workers=cfg.num_workers, drop_last=True)
-            net.train()
+            step_net.train()
             losses = []
             bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet,
                        unit="step", leave=False)
             for x, y in bar:
                 x, y = x.to(device), y.to(device)
-                if device == "cpu":
+                if not cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device, enabled=device == "cuda", dtype=torch.bfloat16):
-                    logits = net(x)
+                with torch.autocast("cuda" if cuda else "cpu", enabled=cuda, dtype=torch.bfloat16):
+                    logits = step_net(x)
                 loss = segmentation_loss(logits.float(), y, fg_loss)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-                losses.append(float(loss))
+                losses.append(loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
             net.eval()
-            probs = predict_all(model, [raw[i] for i in val_every])
-            scores = score_probs(probs, [labels[i] for i in val_every], model.params)
+            if rank == 0:
+                probs = predict_all(model, [raw[i] for i in val_every])
+                scores = score_probs(probs, [labels[i] for i in val_every], model.params)
+            else:
+                scores = {"dsb_score": 0.0, "ap50": 0.0, "pixel_iou": 0.0}
+            if world > 1:  # every rank follows rank 0's validation score
+                import torch.distributed as dist
+                shared = torch.tensor([scores["dsb_score"]], dtype=torch.float64, device=device)
+                dist.broadcast(shared, 0)
+                scores["dsb_score"] = float(shared[0])
             lr = opt.param_groups[0]["lr"]
             if sched is not None:
                 sched.step(scores["dsb_score"]) if cfg.schedule == "plateau" else sched.step()
@@ -325,7 +357,8 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
             if improved:
                 best_score, stale = scores["dsb_score"], 0
                 model.meta["best_epoch"] = epoch + 1
-                model.save(out)
+                if rank == 0:
+                    model.save(out)
             else:
                 stale += 1
             if not quiet:
@@ -333,19 +366,23 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                 print(f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f}  "
                       f"val DSB {scores['dsb_score']:.3f}  AP50 {scores['ap50']:.3f}  "
                       f"{'(best) ' if improved else ''}ETA {eta / 60:.0f} min", flush=True)
-            save_checkpoint(ckpt, model, opt, sched, {"epoch": epoch, "history": history,
-                            "best_score": best_score, "stale": stale,
-                            "elapsed_s": time.time() - t0})
-            write_csv(out / "history.csv", pd.DataFrame(history))
-            plot_history(history, out / "training_curve.png")
+            if rank == 0:
+                save_checkpoint(ckpt, model, opt, sched, {"epoch": epoch, "history": history,
+                                "best_score": best_score, "stale": stale,
+                                "elapsed_s": time.time() - t0})
+            last_done = epoch
+            if rank == 0:
+                write_csv(out / "history.csv", pd.DataFrame(history))
+                plot_history(history, out / "training_curve.png")
             if stale >= cfg.patience:
                 if not quiet:
                     print(f"early stop: no better validation score for {cfg.patience} epochs")
                 break
     except KeyboardInterrupt:
-        interrupted["flag"] = True
-        save_checkpoint(ckpt, model, opt, sched, {"epoch": max(epoch - 1, -1),
-                        "history": history, "best_score": best_score, "stale": stale,
+        if rank != 0:
+            raise
+        save_checkpoint(ckpt, model, opt, sched, {"epoch": last_done,
+                        "history": history[: last_done + 1], "best_score": best_score, "stale": stale,
                         "elapsed_s": time.time() - t0})
         if not quiet:
             print(f"interrupted: last checkpoint in {ckpt}; continue with --resume")
@@ -353,6 +390,12 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     finally:
         signal.signal(signal.SIGTERM, old)
 
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        if rank != 0:
+            dist.destroy_process_group()
+            return None
     best = Segmenter.load(out)
     best.to(device)
     probs = predict_all(best, [raw[i] for i in val_idx])
@@ -364,6 +407,9 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     best.meta["training"]["device"] = device
     best.meta["training"]["epochs_run"] = len(history)
     best.save(out)
+    if world > 1:
+        import torch.distributed as dist
+        dist.destroy_process_group()
     if not quiet:
         print(f"best model: {out} (validation DSB {scores['dsb_score']:.3f}, AP50 "
               f"{scores['ap50']:.3f}, pixel IoU {scores['pixel_iou']:.3f}; thresholds "

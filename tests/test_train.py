@@ -1,0 +1,110 @@
+"""Training end to end through the command line: model files, interruption, resume, torchrun."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellseg.model import load_model
+from conftest import discs
+
+TINY = """epochs: {epochs}
+steps_per_epoch: 3
+batch_size: 2
+patch_size: 64
+width: 4
+depth: 2
+val_fraction: 0.25
+val_max_images: 2
+lr: 0.01
+"""
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    (root / "images").mkdir()
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        lab = discs((96, 96), centres=[tuple(rng.integers(12, 84, 2)) for _ in range(5)], radius=8)
+        img = (20 + 150 * (lab > 0) + rng.normal(0, 10, lab.shape)).clip(0, 255).astype(np.uint8)
+        iio.imwrite(root / "images" / f"im{i}.png", img)
+        iio.imwrite(root / "masks" / f"im{i}.png", lab.astype(np.uint8))
+    return root
+
+
+def config(tmp_path, epochs):
+    p = tmp_path / f"tiny{epochs}.yaml"
+    p.write_text(TINY.format(epochs=epochs))
+    return p
+
+
+def cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "cellseg.cli", *map(str, args)],
+                          capture_output=True, text=True, **kw)
+
+
+def test_train_writes_a_model_that_segments(dataset, tmp_path):
+    out = tmp_path / "model"
+    r = cli("train", dataset, "-o", out, "--config", config(tmp_path, 2), "--loss", "dice", "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((out / "model.json").read_text())
+    assert card["training"]["config"]["loss"] == "dice"
+    assert {"prob_threshold", "seed_threshold"} <= set(card["instances"])
+    assert "dsb_score" in card["validation"] and card["cellseg_version"]
+    assert len(pd.read_csv(out / "history.csv")) == 2
+    assert (out / "training_curve.png").stat().st_size > 5000
+    seg = cli("segment", dataset / "images" / "im0.png", "-o", tmp_path / "seg", "--model", out, "-q")
+    assert seg.returncode == 0, seg.stderr
+    assert (tmp_path / "seg" / "im0_labels.tif").exists()
+
+
+def test_bad_loss_and_bad_config(dataset, tmp_path):
+    r = cli("train", dataset, "-o", tmp_path / "m", "--loss", "hinge", "-q")
+    assert r.returncode == 2 and "unknown loss 'hinge'" in r.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochz: 3\n")
+    r = cli("train", dataset, "-o", tmp_path / "m", "--config", bad, "-q")
+    assert r.returncode == 2 and "unknown training option(s): epochz" in r.stderr
+
+
+def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
+    out = tmp_path / "model"
+    cfg = config(tmp_path, 40)
+    proc = subprocess.Popen([sys.executable, "-m", "cellseg.cli", "train", str(dataset), "-o",
+                             str(out), "--config", str(cfg), "-q"])
+    state = out / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and not state.exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) != 0
+    done = json.loads(state.read_text())["epoch"] + 1
+    assert 1 <= done < 40
+    load_model(out / "checkpoint")  # the last checkpoint is a usable model
+    cfg.write_text(TINY.format(epochs=done + 2))
+    r = cli("train", dataset, "-o", out, "--config", cfg, "--resume", "-q")
+    assert r.returncode == 0, r.stderr
+    history = pd.read_csv(out / "history.csv")
+    assert list(history["epoch"]) == list(range(1, done + 3))
+
+
+def test_torchrun_two_processes(dataset, tmp_path):
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(torchrun + ["-m", "cellseg.cli", "train", str(dataset), "-o", str(out),
+                                   "--config", str(config(tmp_path, 2)), "-q"],
+                       capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    model = load_model(out)
+    assert model.meta["validation"]["images"] >= 1
+    assert len(pd.read_csv(out / "history.csv")) == 2
