@@ -16,8 +16,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from cellseg.classical import segment_otsu
-from cellseg.evaluate import image_scores, summarize
-from cellseg.io.datasets import dsb_image_type, open_dataset
+from cellseg.metrics import image_scores, summarize
+from cellseg.io.datasets import detect_layout, dsb_image_type, open_dataset
 from cellseg.model import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,7 @@ def main() -> None:
         raise SystemExit("give --data for a model that is not bundled")
     val_ids = set(model.meta["training"]["val_ids"])
     items = [it for it in open_dataset(data) if it.id in val_ids]
+    is_dsb = detect_layout(data) == "dsb"
     methods = {
         "model": lambda im: model.segment(im, tta=args.tta),
         "otsu+watershed": lambda im: segment_otsu(im, watershed=True, invert=model.meta["input"]["invert"]),
@@ -46,7 +47,7 @@ def main() -> None:
     seconds = {m: 0.0 for m in methods}
     for it in items:
         image, truth = it.load()
-        kind = dsb_image_type(image) if args.model == "nuclei" else "phase-contrast"
+        kind = dsb_image_type(image) if is_dsb else "all-images"
         for name, fn in methods.items():
             t0 = time.perf_counter()
             pred = fn(image)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cellseg.classical import segment_otsu
-from cellseg.evaluate import image_scores, summarize
+from cellseg.metrics import image_scores, summarize
 from cellseg.io.datasets import dsb_image_type, read_dsb
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 import numpy as np
 
 from cellseg.classical import otsu_mask, segment_otsu
-from cellseg.evaluate import evaluate
+from cellseg.metrics import evaluate
 from conftest import discs, shared
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cellseg.evaluate import contingency, evaluate, image_scores, iou_matrix
+from cellseg.metrics import contingency, evaluate, image_scores, iou_matrix
 
 
 def squares(*boxes, shape=(20, 20)):

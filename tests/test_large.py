@@ -4,7 +4,7 @@ import pytest
 import tifffile
 from scipy import ndimage as ndi
 
-from cellseg.evaluate import evaluate
+from cellseg.metrics import evaluate
 from cellseg.large import blocks, open_lazy, segment_blocks, subsample, write_tiled_tiff
 from conftest import discs
 

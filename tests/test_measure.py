@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cellseg.measure import measure, summarize
+from cellseg.measurements import measure, summarize
 from conftest import discs
 
 

@@ -5,7 +5,7 @@ import tifffile
 
 from cellseg.classical import segment_otsu
 from cellseg.io.movies import open_movie
-from cellseg.track import Tracker
+from cellseg.tracking import Tracker
 from cellseg.track_run import compare_manual, run_track
 from cellseg.wells import fill_background, grid_boxes, parse_grid
 from conftest import discs

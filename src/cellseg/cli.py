@@ -97,7 +97,7 @@ def measure(
     from cellseg.io.datasets import as_labels
     from cellseg.io.images import find_images, read_image
     from cellseg.io.write import write_csv
-    from cellseg.measure import measure as measure_table
+    from cellseg.measurements import measure as measure_table
     try:
         files = find_images([str(p) for p in labels])
         by_key = {_key(p.stem): p for p in find_images([images])} if images else {}

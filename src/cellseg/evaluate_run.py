@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cellseg.errors import InputError
-from cellseg.evaluate import image_row, image_scores, summarize
+from cellseg.metrics import image_row, image_scores, summarize
 from cellseg.io.images import find_images, read_image
 
 PRED_SUFFIXES = ("_labels", "_label", "_masks", "_mask", "_pred")
@@ -46,7 +46,7 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
     Where ``<stem>_probs.tif`` probability maps lie beside the predictions, pixel ROC AUC and
     average precision are added to the scores (``scores["curves"]`` holds the curves).
     """
-    from cellseg.evaluate import pixel_curves
+    from cellseg.metrics import pixel_curves
     from cellseg.io.datasets import as_labels
     preds = {_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
     probs, prob_truths = [], []
@@ -133,7 +133,7 @@ def error_figure(image, truth: np.ndarray, pred: np.ndarray, title: str, path: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from skimage.segmentation import find_boundaries
-    from cellseg.evaluate import error_map
+    from cellseg.metrics import error_map
     from cellseg.overlay import display_rgb, outline_overlay
     from cellseg.plots import save
     base = display_rgb(image) if image is not None else np.zeros(truth.shape + (3,), np.uint8)

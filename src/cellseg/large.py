@@ -150,7 +150,7 @@ def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048
     from tqdm import tqdm
     from cellseg.instances import probs_to_labels
     from cellseg.io.write import write_csv
-    from cellseg.measure import measure
+    from cellseg.measurements import measure
     p, out = Path(path), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     array = open_lazy(p)

@@ -20,7 +20,7 @@ import pandas as pd
 from cellseg.errors import InputError
 from cellseg.io.images import count_frames, find_images, read_frame
 from cellseg.io.write import atomic_path, write_csv, write_labels, write_png
-from cellseg.measure import measure, summarize
+from cellseg.measurements import measure, summarize
 from cellseg.overlay import outline_overlay
 
 RECORDS = ".cellseg"
@@ -150,7 +150,7 @@ def segment_huge(path: Path, out: Path, stem: str, opts: SegmentOptions):
     """Block-by-block segmentation of one huge single-frame image (see cellseg.large)."""
     from cellseg.large import segment_large
     from cellseg.model import DEFAULT_MODEL, load_model
-    from cellseg.measure import summarize as summarize_table
+    from cellseg.measurements import summarize as summarize_table
     if opts.method != "unet":
         raise InputError(path, "images this large are segmented in blocks with the U-Net only "
                          "(--method unet)")

@@ -96,7 +96,7 @@ def metric_bars(columns: dict[str, dict], path: Path,
 
 
 def roc_pr(curves: dict, path: Path) -> Path:
-    """ROC and precision-recall curves from :func:`cellseg.evaluate.pixel_curves`."""
+    """ROC and precision-recall curves from :func:`cellseg.metrics.pixel_curves`."""
     plt = _plt()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     a.plot(curves["fpr"], curves["tpr"], label=f"AUC = {curves['roc_auc']:.3f}")

@@ -18,12 +18,12 @@ import pandas as pd
 from cellseg.io.movies import open_movie
 from cellseg.io.write import atomic_path, write_csv
 from cellseg.overlay import tracked_overlay
-from cellseg.track import Tracker
+from cellseg.tracking import Tracker
 from cellseg.wells import fill_background, grid_boxes
 
 
 def _objects(tracked: np.ndarray, image: np.ndarray) -> pd.DataFrame:
-    from cellseg.measure import measure
+    from cellseg.measurements import measure
     t = measure(tracked, image)
     return t[["label", "area", "centroid_y", "centroid_x", "mean_intensity"]].rename(
         columns={"label": "track_id"})

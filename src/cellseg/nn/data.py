@@ -20,11 +20,12 @@ class CropDataset(Dataset):
     """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (2, P, P)) tensors.
 
     images : list of (H, W) float32 prepared images; labels : matching (H, W) int label images.
+    weights : relative probability of drawing each image (default: all equal).
     """
 
     def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], *, patch_size: int = 256,
                  samples_per_epoch: int = 800, augment: AugmentConfig | None = None,
-                 object_bias: float = 0.8, seed: int = 0):
+                 object_bias: float = 0.8, seed: int = 0, weights: list[float] | None = None):
         if len(images) != len(labels) or not images:
             raise ValueError("need as many label images as images, and at least one")
         self.images, self.labels = images, labels
@@ -35,6 +36,8 @@ class CropDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self._objects = [np.flatnonzero(lab.ravel() > 0) for lab in labels]
+        w = np.ones(len(images)) if weights is None else np.asarray(weights, float)
+        self._cum = np.cumsum(w / w.sum())
 
     def __len__(self) -> int:
         return self.samples_per_epoch
@@ -45,7 +48,7 @@ class CropDataset(Dataset):
 
     def sample(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        k = int(rng.integers(len(self.images)))
+        k = min(int(np.searchsorted(self._cum, rng.random(), side="right")), len(self.images) - 1)
         image, labels = self.images[k], self.labels[k]
         h, w = labels.shape
         objects = self._objects[k]
@@ -121,3 +124,15 @@ def appearance_groups(images: list[np.ndarray], kinds: list[str], *,
         for j, i in enumerate(order):
             groups[i] = f"{kind}/{shape[0]}x{shape[1]}/{j // size}"
     return groups
+
+
+def balanced_weights(strata: list[str], power: float = 0.5) -> list[float]:
+    """Per-item sampling weights giving each stratum a share proportional to its size**power.
+
+    power 1 samples images uniformly; 0.5 lifts rare image types (13 brightfield images among
+    540 fluorescence ones get 10 % of the crops instead of 2 %); 0 gives every type the same.
+    """
+    counts: dict[str, int] = defaultdict(int)
+    for s in strata:
+        counts[s] += 1
+    return [counts[s] ** (power - 1) for s in strata]

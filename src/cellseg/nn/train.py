@@ -48,6 +48,7 @@ class TrainConfig:
     val_groups: list = field(default_factory=list)  # groups forced into validation (e.g. set16)
     val_max_images: int = 80       # validation images scored each epoch (all at the end)
     object_bias: float = 0.8
+    type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
     num_workers: int = 0
     seed: int = 0
     invert: str = "auto"
@@ -175,7 +176,7 @@ def predict_all(model, images: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: InstanceParams) -> dict:
-    from cellseg.evaluate import evaluate
+    from cellseg.metrics import evaluate
     return evaluate([probs_to_labels(p, params) for p in probs], truths)
 
 
@@ -242,7 +243,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     from torch.utils.data import DataLoader
     from tqdm import tqdm
     from cellseg.model import Segmenter
-    from cellseg.nn.data import CropDataset, group_split
+    from cellseg.nn.data import CropDataset, balanced_weights, group_split
     from cellseg.nn.losses import get_loss, segmentation_loss
     from cellseg.nn.unet import UNetConfig
     from cellseg.preprocess import prepare
@@ -272,7 +273,8 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                             patch_size=cfg.patch_size,
                             samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
                             augment=AugmentConfig.from_dict(cfg.augment),
-                            object_bias=cfg.object_bias, seed=cfg.seed + 1000 * rank)
+                            object_bias=cfg.object_bias, seed=cfg.seed + 1000 * rank,
+                            weights=balanced_weights([strata[i] for i in tr_idx], cfg.type_balance))
     rng = np.random.default_rng(cfg.seed)
     val_every = sorted(rng.permutation(val_idx)[:cfg.val_max_images].tolist())
 

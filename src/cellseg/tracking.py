@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from cellseg.evaluate import contingency
+from cellseg.metrics import contingency
 
 NO_MATCH = 1e6
 
