@@ -79,8 +79,9 @@ def main() -> None:
         ds[i]
     print(f"\ncrop pipeline (augment + targets), one process: {64 / (time.perf_counter() - t0):.0f} crops/s")
 
-    print("\ninference on a 1024x1024 image (tiles 512, overlap 64, probabilities only)")
-    for width in (16, 32):
+    print("\ninference on a 1024x1024 image, probabilities only; tiles of 512 (9 overlapping) "
+          "or the whole image (1024, the default)")
+    for width, tile in ((16, 512), (16, 1024), (32, 1024)):
         model = Segmenter.new(UNetConfig(width=width))
         model.net.eval()
         prepared = model.prepare(image)
@@ -93,8 +94,9 @@ def main() -> None:
                         return torch.sigmoid(net(torch.from_numpy(t))).numpy()
             else:
                 predictor = model.tile_predictor("torch" if backend.startswith("torch") else "onnx")
-            s = timed(lambda: sliding_window(prepared, predictor, out_channels=2), rep)
-            print(f"  width {width:2d}  {backend:<20} {s:6.2f} s  {1.048576 / s:6.2f} MP/s")
+            s = timed(lambda: sliding_window(prepared, predictor, out_channels=2, tile=tile), rep)
+            print(f"  width {width:2d}  tile {tile:4d}  {backend:<20} {s:6.2f} s  "
+                  f"{1.048576 / s:6.2f} MP/s")
 
     try:
         model = load_model("nuclei")

@@ -18,6 +18,7 @@ import pandas as pd
 
 from cellseg.errors import InputError
 from cellseg.io.write import atomic_path
+from cellseg.predict import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 def open_lazy(path: str | Path):
@@ -140,7 +141,8 @@ def write_tiled_tiff(array, path: Path, tile: int = 512) -> None:
 
 
 def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048,
-                  margin: int = 128, tile: int = 512, overlap: int = 64, quiet: bool = False,
+                  margin: int = 128, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                  quiet: bool = False,
                   pixel_size: float | None = None) -> dict:
     """Segment a huge image file with a :class:`cellseg.model.Segmenter`.
 

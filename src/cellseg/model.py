@@ -16,7 +16,7 @@ import numpy as np
 from cellseg.errors import InputError
 from cellseg.instances import InstanceParams, probs_to_labels
 from cellseg.io.write import atomic_path
-from cellseg.predict import sliding_window, tta_predictor
+from cellseg.predict import DEFAULT_OVERLAP, DEFAULT_TILE, sliding_window, tta_predictor
 from cellseg.preprocess import DEFAULT_PERCENTILES, Normalization, fit_normalization, prepare
 
 BUNDLED_DIR = Path(__file__).parent / "models"
@@ -164,8 +164,8 @@ class Segmenter:
                 return torch.sigmoid(net(x)).float().cpu().numpy()
         return predict
 
-    def predict_probs(self, image: np.ndarray, *, tile: int = 512, overlap: int = 64,
-                      tta: bool = False, batch_size: int = 4, backend: str | None = None,
+    def predict_probs(self, image: np.ndarray, *, tile: int = DEFAULT_TILE,
+                      overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2, backend: str | None = None,
                       norm: Normalization | None = None) -> np.ndarray:
         """(2, H, W) float32 probabilities: foreground and centre distance.
 

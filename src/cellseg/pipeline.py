@@ -22,6 +22,7 @@ from cellseg.io.images import count_frames, find_images, read_frame
 from cellseg.io.write import atomic_path, write_csv, write_labels, write_png
 from cellseg.measurements import measure, summarize
 from cellseg.overlay import outline_overlay
+from cellseg.predict import DEFAULT_OVERLAP, DEFAULT_TILE
 
 RECORDS = ".cellseg"
 
@@ -39,8 +40,8 @@ class RunResult:
         return not self.failed
 
 
-def make_segmenter(method: str = "unet", model: str | Path | None = None, *, tile: int = 512,
-                   overlap: int = 64, tta: bool = False, with_probs: bool = False
+def make_segmenter(method: str = "unet", model: str | Path | None = None, *,
+                   tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tta: bool = False, with_probs: bool = False
                    ) -> tuple[Callable, dict]:
     """A function image -> (H, W) int32 labels, and a description of it for the records.
 
@@ -110,8 +111,8 @@ class SegmentOptions:
 
     method: str = "unet"
     model: str | None = None
-    tile: int = 512
-    overlap: int = 64
+    tile: int = DEFAULT_TILE
+    overlap: int = DEFAULT_OVERLAP
     tta: bool = False
     save_probs: bool = False
     channel: int | None = None
@@ -193,7 +194,8 @@ def process_image(path: Path, out: Path, stem: str, opts: SegmentOptions) -> str
 
 def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "unet",
                 model: str | Path | None = None, channel: int | None = None,
-                pixel_size: float | None = None, tile: int = 512, overlap: int = 64,
+                pixel_size: float | None = None, tile: int = DEFAULT_TILE,
+                overlap: int = DEFAULT_OVERLAP,
                 tta: bool = False, redo: bool = False, quiet: bool = False,
                 save_probs: bool = False, client=None,
                 log: Callable[[str], None] | None = None) -> RunResult:

@@ -11,6 +11,11 @@ from typing import Callable
 
 import numpy as np
 
+# An image up to 1024 x 1024 is predicted whole (one tile): cheaper than overlapping tiles
+# and free of seams; larger ones in 1024-pixel tiles sharing 128 pixels.
+DEFAULT_TILE = 1024
+DEFAULT_OVERLAP = 128
+
 
 def _starts(length: int, tile: int, step: int) -> list[int]:
     if length <= tile:
@@ -29,7 +34,8 @@ def gaussian_weight(height: int, width: int, sigma_scale: float = 0.125) -> np.n
 
 
 def sliding_window(image: np.ndarray, predictor: Callable[[np.ndarray], np.ndarray], *,
-                   out_channels: int, tile: int = 512, overlap: int = 64, batch_size: int = 4,
+                   out_channels: int, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
+                   batch_size: int = 2,
                    multiple: int = 16, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Predict a (C_in, H, W) float32 image tile by tile; returns (out_channels, H, W) float32.
 
