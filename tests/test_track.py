@@ -88,3 +88,22 @@ def test_grid_and_well_background():
     filled = fill_background(well)
     assert abs(filled[0, 0] - well[inside].mean()) < 5.0  # the wall's blurred edge counts a little
     assert filled[30, 30] == 120
+
+
+def test_track_command_with_grid_and_report(tmp_path):
+    import subprocess
+    import sys
+    frames = []
+    for lab in moving_discs(4, shape=(96, 192)):
+        frames.append((30 + 150 * (np.concatenate([lab[:, :96], lab[:, :96]], 1) > 0)).astype(np.uint8))
+    tifffile.imwrite(tmp_path / "plate.tif", np.stack(frames))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "cellseg.cli", "track", str(tmp_path / "plate.tif"),
+                        "-o", str(out), "--grid", "1x2", "--method", "otsu", "--report", "-q"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    counts = pd.read_csv(out / "counts.csv")
+    assert set(counts["well"]) == {0, 1}
+    tracks = pd.read_csv(out / "tracks.csv")
+    assert tracks.groupby("well")["track_id"].nunique().to_dict() == {0: 2, 1: 2}
+    assert (out / "report.html").exists() and (out / "overlay.gif").exists()
