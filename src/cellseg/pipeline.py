@@ -149,29 +149,26 @@ def image_pixels(path: Path) -> int:
 
 def segment_huge(path: Path, out: Path, stem: str, opts: SegmentOptions):
     """Block-by-block segmentation of one huge single-frame image (see cellseg.large)."""
-    from cellseg.large import segment_large
+    import zarr
+    from cellseg.large import open_lazy, segment_large
     from cellseg.model import DEFAULT_MODEL, load_model
-    from cellseg.measurements import summarize as summarize_table
     if opts.method != "unet":
         raise InputError(path, "images this large are segmented in blocks with the U-Net only "
                          "(--method unet)")
     model = load_model(opts.model or DEFAULT_MODEL)
-    res = segment_large(path, out, model, tile=opts.tile, overlap=opts.overlap, quiet=True,
+    segment_large(path, out, model, tile=opts.tile, overlap=opts.overlap, quiet=True,
                         pixel_size=opts.pixel_size)
     table_path = out / f"{path.stem}_measurements.csv"
     table = pd.read_csv(table_path) if table_path.exists() else pd.DataFrame()
     if table_path.exists():
         table_path.unlink()
     (out / f"{path.stem}_labels.tif").replace(out / f"{stem}_labels.tif")
-    import zarr
-    from cellseg.large import open_lazy
     labels = zarr.open(str(out / f"{path.stem}_labels.zarr"), mode="r")
     image = open_lazy(path)
     step = max(1, int(np.ceil(max(labels.shape) / 4096)))  # overview at most 4096 px wide
     write_png(out / f"{stem}_overlay.png", outline_overlay(np.asarray(image[::step, ::step]),
                                                            np.asarray(labels[::step, ::step])))
-    del res
-    return table, [summarize_table(table, path.name, pixel_size=opts.pixel_size)]
+    return table, [summarize(table, path.name, pixel_size=opts.pixel_size)]
 
 
 def process_image(path: Path, out: Path, stem: str, opts: SegmentOptions) -> str | None:

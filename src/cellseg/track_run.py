@@ -76,11 +76,9 @@ def run_track(movie_path: str | Path, out: str | Path, segmenter: Callable[[np.n
                     rows.append(table)
             tif.write(tracked.astype(np.uint32), compression="zlib", metadata=None)
             if gif:
-                cents = {int(r.track_id): (r.centroid_y, r.centroid_x) for r in rows[-1].itertuples()} \
-                    if rows and rows[-1]["frame"].iloc[0] == f else {}
-                if grid:
-                    cents = {int(r.track_id): (r.centroid_y, r.centroid_x)
-                             for t in rows if t["frame"].iloc[0] == f for r in t.itertuples()}
+                cents = {int(r.track_id): (r.centroid_y, r.centroid_x)
+                         for t in rows[-len(boxes):] if t["frame"].iloc[0] == f
+                         for r in t.itertuples()}
                 overlay_frames.append(tracked_overlay(image, tracked, cents))
     n_frames = f + 1
     columns = ["frame", "track_id", "area", "centroid_y", "centroid_x", "mean_intensity", "parent_id"]

@@ -129,8 +129,6 @@ def _tidy(image: np.ndarray, path: Path, channel: int | None) -> np.ndarray:
         alpha = image[..., 3]
         if alpha.min() == alpha.max():
             image = image[..., :3]
-    if image.ndim == 3 and image.shape[-1] == 2:
-        image = image  # two-channel fluorescence: kept, the caller picks
     if channel is not None:
         if image.ndim == 2:
             if channel != 0:
