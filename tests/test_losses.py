@@ -48,3 +48,30 @@ def test_unknown_loss_lists_the_names():
     with pytest.raises(ValueError, match="choose one of bce, weighted_bce"):
         get_loss("hinge")
     assert get_loss("BCE+Dice") is LOSSES["bce_dice"]
+
+
+def test_separation_weight_and_weighted_distance_loss():
+    import numpy as np
+    from cellseg.nn.losses import segmentation_loss
+    from cellseg.nn.targets import make_targets, separation_weight
+    lab = np.zeros((20, 30), np.int32)
+    lab[5:15, 5:15] = 1
+    lab[5:15, 15:25] = 2  # touches object 1 along columns 14|15
+    w = separation_weight(lab, weight=5.0, sigma=3.0)
+    assert w[10, 14] == pytest.approx(6.0) and w[10, 15] == pytest.approx(6.0)
+    assert w[10, 11] == pytest.approx(1 + 5 * math.exp(-9 / 18))  # 3 px from the border line
+    assert w[0, 0] == pytest.approx(1.0, abs=1e-3)
+    apart = lab.copy()
+    apart[:, 15] = 0
+    assert np.all(separation_weight(apart) == 1.0)  # nothing touches: no emphasis
+    # All-ones weights give the unweighted loss; a weighted pixel counts in proportion.
+    target = torch.from_numpy(make_targets(lab, separation=5.0))[None]
+    logits = torch.randn(1, 2, 20, 30)
+    fg = get_loss("bce")
+    ones = torch.cat([target[:, :2], torch.ones_like(target[:, :1])], 1)
+    assert segmentation_loss(logits, ones, fg) == pytest.approx(
+        float(segmentation_loss(logits, target[:, :2], fg)), rel=1e-5)
+    per_pixel = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[:, 1:], target[:, 1:2], reduction="none")
+    expected = fg(logits[:, :1], target[:, :1]) + (per_pixel * target[:, 2:]).sum() / target[:, 2:].sum()
+    assert float(segmentation_loss(logits, target, fg)) == pytest.approx(float(expected), rel=1e-5)

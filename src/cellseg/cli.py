@@ -40,7 +40,10 @@ def segment(
     tile: int = typer.Option(1024, help="Tile size in pixels; smaller images are predicted whole."),
     overlap: int = typer.Option(128, help="Overlap of neighbouring tiles in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (8x slower)."),
-    workers: Optional[int] = typer.Option(None, help="Run on a local Dask cluster of N workers."),
+    block_size: int = typer.Option(2048, help="Huge TIFFs (over 60 megapixels) are segmented "
+                                   "in blocks of this many pixels a side."),
+    workers: Optional[int] = typer.Option(None, help="Run on a local Dask cluster of N workers "
+                                          "(a huge image's blocks are spread over them too)."),
     scheduler: Optional[str] = typer.Option(None, help="Address of a Dask scheduler."),
     redo: bool = typer.Option(False, "--redo", help="Redo images already done in OUT."),
     save_probs: bool = typer.Option(False, "--save-probs", help="Also write <stem>_probs.tif "
@@ -57,7 +60,8 @@ def segment(
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
-                             redo=redo, quiet=quiet, save_probs=save_probs, client=client)
+                             redo=redo, quiet=quiet, save_probs=save_probs, client=client,
+                             block=block_size)
     except InputError as exc:
         fail(str(exc))
     finally:

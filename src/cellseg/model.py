@@ -188,3 +188,19 @@ class Segmenter:
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Segmenter:
     """Load a model: a bundled name (``nuclei``, ``cells``), a model folder or a weights file."""
     return Segmenter.load(name_or_path)
+
+
+_LOADED: dict[tuple, Segmenter] = {}
+
+
+def cached_model(name_or_path: str | Path = DEFAULT_MODEL) -> Segmenter:
+    """:func:`load_model`, but once per process for a given model file (while it is unchanged):
+    batch runs and Dask workers call this for every image or block."""
+    weights, _ = model_paths(name_or_path)
+    try:
+        key = (str(weights.resolve()), weights.stat().st_mtime_ns)
+    except OSError:
+        return load_model(name_or_path)  # reports the missing file
+    if key not in _LOADED:
+        _LOADED[key] = load_model(name_or_path)
+    return _LOADED[key]

@@ -56,8 +56,8 @@ def make_segmenter(method: str = "unet", model: str | Path | None = None, *,
     if method != "unet":
         raise ValueError(f"unknown method {method!r}; choose unet or otsu")
     from cellseg.instances import probs_to_labels
-    from cellseg.model import DEFAULT_MODEL, load_model
-    net = load_model(model or DEFAULT_MODEL)
+    from cellseg.model import DEFAULT_MODEL, cached_model
+    net = cached_model(model or DEFAULT_MODEL)
     desc = {"method": "unet", "model": str(model or DEFAULT_MODEL)}
     if with_probs:
         def segment(image):
@@ -117,6 +117,8 @@ class SegmentOptions:
     save_probs: bool = False
     channel: int | None = None
     pixel_size: float | None = None
+    block: int = 2048                  # block size (pixels) for images above large_pixels
+    large_pixels: int = 60_000_000     # above this (about 7,700 x 7,700) segment in blocks
 
 
 _SEGMENTERS: dict = {}  # options -> (segmenter, description): a model loads once per process
@@ -129,9 +131,6 @@ def cached_segmenter(opts: SegmentOptions) -> tuple[Callable, dict]:
                                           overlap=opts.overlap, tta=opts.tta,
                                           with_probs=opts.save_probs)
     return _SEGMENTERS[key]
-
-
-LARGE_PIXELS = 60_000_000  # above this (about 7,700 x 7,700) an image is segmented in blocks
 
 
 def image_pixels(path: Path) -> int:
@@ -148,16 +147,19 @@ def image_pixels(path: Path) -> int:
 
 
 def segment_huge(path: Path, out: Path, stem: str, opts: SegmentOptions):
-    """Block-by-block segmentation of one huge single-frame image (see cellseg.large)."""
+    """Block-by-block segmentation of one huge single-frame image (see cellseg.large). Run as
+    a Dask task, its blocks are spread over the cluster's workers."""
     import zarr
+    from cellseg.distributed import client_in_task
     from cellseg.large import open_lazy, segment_large
-    from cellseg.model import DEFAULT_MODEL, load_model
+    from cellseg.model import DEFAULT_MODEL
     if opts.method != "unet":
         raise InputError(path, "images this large are segmented in blocks with the U-Net only "
                          "(--method unet)")
-    model = load_model(opts.model or DEFAULT_MODEL)
-    segment_large(path, out, model, tile=opts.tile, overlap=opts.overlap, quiet=True,
-                        pixel_size=opts.pixel_size)
+    with client_in_task() as client:
+        segment_large(path, out, opts.model or DEFAULT_MODEL, block=opts.block, tile=opts.tile,
+                      overlap=opts.overlap, quiet=True, pixel_size=opts.pixel_size,
+                      client=client)
     table_path = out / f"{path.stem}_measurements.csv"
     table = pd.read_csv(table_path) if table_path.exists() else pd.DataFrame()
     if table_path.exists():
@@ -176,7 +178,7 @@ def process_image(path: Path, out: Path, stem: str, opts: SegmentOptions) -> str
     it failed. Safe to run in a worker process."""
     try:
         segmenter, desc = cached_segmenter(opts)
-        if image_pixels(path) > LARGE_PIXELS:
+        if image_pixels(path) > opts.large_pixels:
             table, summaries = segment_huge(path, out, stem, opts)
         else:
             table, summaries = segment_file(path, out, stem, segmenter, channel=opts.channel,
@@ -194,18 +196,22 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
                 pixel_size: float | None = None, tile: int = DEFAULT_TILE,
                 overlap: int = DEFAULT_OVERLAP,
                 tta: bool = False, redo: bool = False, quiet: bool = False,
-                save_probs: bool = False, client=None,
+                save_probs: bool = False, client=None, block: int = 2048,
+                large_pixels: int = SegmentOptions.large_pixels,
                 log: Callable[[str], None] | None = None) -> RunResult:
     """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``.
 
     client : a ``dask.distributed.Client``; images are then segmented by its workers (which
-        must see the same file system), else in this process.
+        must see the same file system), else in this process. The blocks of a huge image are
+        spread over the workers too.
+    block, large_pixels : single-frame TIFFs of more than ``large_pixels`` pixels are
+        segmented in ``block`` x ``block`` pieces (see :mod:`cellseg.large`).
     """
     from tqdm import tqdm
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out)
     opts = SegmentOptions(method, None if model is None else str(model), tile, overlap, tta,
-                          save_probs, channel, pixel_size)
+                          save_probs, channel, pixel_size, block, large_pixels)
     result = RunResult()
     paths: list[Path] = []
     for item in inputs:

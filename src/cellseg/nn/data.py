@@ -17,7 +17,8 @@ from cellseg.nn.targets import make_targets
 
 
 class CropDataset(Dataset):
-    """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (2, P, P)) tensors.
+    """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (2, P, P)) tensors
+    (targets (3, P, P) with ``separation`` > 0: the third channel weighs the centre-distance loss).
 
     images : list of (H, W) float32 prepared images; labels : matching (H, W) int label images.
     weights : relative probability of drawing each image (default: all equal).
@@ -25,7 +26,8 @@ class CropDataset(Dataset):
 
     def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], *, patch_size: int = 256,
                  samples_per_epoch: int = 800, augment: AugmentConfig | None = None,
-                 object_bias: float = 0.8, seed: int = 0, weights: list[float] | None = None):
+                 object_bias: float = 0.8, seed: int = 0, weights: list[float] | None = None,
+                 separation: float = 0.0):
         if len(images) != len(labels) or not images:
             raise ValueError("need as many label images as images, and at least one")
         self.images, self.labels = images, labels
@@ -34,6 +36,7 @@ class CropDataset(Dataset):
         self.augment = augment if augment is not None else AugmentConfig()
         self.object_bias = object_bias
         self.seed = seed
+        self.separation = separation
         self.epoch = 0
         self._objects = [np.flatnonzero(lab.ravel() > 0) for lab in labels]
         w = np.ones(len(images)) if weights is None else np.asarray(weights, float)
@@ -62,7 +65,7 @@ class CropDataset(Dataset):
         matrix = random_affine(rng, aug) if aug is not NO_AUGMENT else None
         img, lab = crop(image, labels, centre, self.patch_size, matrix)
         img = intensity(img, rng, aug)
-        return img[None] if img.ndim == 2 else img, make_targets(lab)
+        return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation)
 
     def __getitem__(self, index: int):
         img, tgt = self.sample(index)

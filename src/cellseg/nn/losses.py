@@ -88,5 +88,14 @@ def get_loss(name: str) -> Callable:
 
 
 def segmentation_loss(logits, target, foreground_loss: Callable):
-    """Loss of the 2-channel output: the chosen loss on the foreground, BCE on centre distance."""
-    return foreground_loss(logits[:, :1], target[:, :1]) + bce(logits[:, 1:], target[:, 1:])
+    """Loss of the 2-channel output: the chosen loss on the foreground, BCE on centre distance.
+
+    A third target channel, when present, weighs each pixel's centre-distance BCE (see
+    ``cellseg.nn.targets.separation_weight``); the weighted BCE is normalised by the weights.
+    """
+    fg = foreground_loss(logits[:, :1], target[:, :1])
+    if target.shape[1] < 3:
+        return fg + bce(logits[:, 1:2], target[:, 1:2])
+    w = target[:, 2:3]
+    per_pixel = F.binary_cross_entropy_with_logits(logits[:, 1:2], target[:, 1:2], reduction="none")
+    return fg + (per_pixel * w).sum() / w.sum()

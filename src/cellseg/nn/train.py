@@ -49,6 +49,7 @@ class TrainConfig:
     val_max_images: int = 80       # validation images scored each epoch (all at the end)
     object_bias: float = 0.8
     type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
+    separation: float = 0.0        # extra centre-distance loss weight where objects touch (0: off)
     num_workers: int = 0
     seed: int = 0
     invert: str = "auto"
@@ -293,6 +294,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                             samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
                             augment=AugmentConfig.from_dict(cfg.augment),
                             object_bias=cfg.object_bias, seed=cfg.seed + 1000 * rank,
+                            separation=cfg.separation,
                             weights=balanced_weights([strata[i] for i in tr_idx], cfg.type_balance))
     rng = np.random.default_rng(cfg.seed)
     val_every = sorted(rng.permutation(val_idx)[:cfg.val_max_images].tolist())
