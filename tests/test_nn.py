@@ -138,6 +138,17 @@ def test_instances_split_touching_objects():
     assert out.max() == 2
 
 
+def test_fragments_removed_relative_to_the_median_object():
+    from cellseg.instances import InstanceParams
+    lab = discs((60, 100), centres=((20, 20), (20, 60), (45, 40)), radius=10)  # ~314 px each
+    lab[50:54, 80:84] = 4   # a 16-pixel fragment
+    probs = make_targets(lab)
+    assert probs_to_labels(probs, InstanceParams(min_size=10)).max() == 4
+    kept = probs_to_labels(probs, InstanceParams(min_size=10, min_relative=0.2))
+    assert kept.max() == 3 and kept[52, 82] == 0  # 16 < 0.2 x 314: dropped
+    assert probs_to_labels(probs, InstanceParams(min_size=10, min_relative=0.04)).max() == 4
+
+
 def test_training_on_real_crops_lowers_the_loss():
     """A tiny model trained for a few steps on real DSB crops: the loss falls."""
     from cellseg.io.datasets import read_dsb

@@ -16,6 +16,8 @@ class InstanceParams:
     seed_threshold: float = 0.5   # centre distance (0..1) above which a pixel seeds an object
     min_size: int = 10            # objects smaller than this (pixels) are removed
     smooth: float = 0.0           # Gaussian sigma (pixels) applied to the centre distance first
+    min_relative: float = 0.0     # objects smaller than this fraction of the image's median
+                                  # object area are removed (fragments, at any magnification)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,12 +35,22 @@ def remove_small(labels: np.ndarray, min_size: int) -> np.ndarray:
     return np.where(small[labels], 0, labels)
 
 
+def remove_relatively_small(labels: np.ndarray, fraction: float) -> np.ndarray:
+    """Copy of ``labels`` without objects smaller than ``fraction`` x the median object area."""
+    sizes = np.bincount(labels.ravel())[1:]
+    sizes = sizes[sizes > 0]
+    if fraction <= 0 or not len(sizes):
+        return labels
+    return remove_small(labels, int(fraction * np.median(sizes)))
+
+
 def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> np.ndarray:
     """(2, H, W) probabilities (foreground, centre distance) -> (H, W) int32 labels.
 
     Seeds are the connected regions where the centre distance exceeds ``seed_threshold``; each
     grows by watershed over the foreground mask. Foreground regions without a seed become
-    objects of their own. Objects under ``min_size`` pixels are dropped; labels are 1..N.
+    objects of their own. Objects under ``min_size`` pixels, then those under ``min_relative``
+    times the median object area, are dropped; labels are 1..N.
     """
     p = params or InstanceParams()
     fg, dist = probs[0], probs[1]
@@ -55,5 +67,6 @@ def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> 
         labels = np.where(lost, extra + labels.max(), labels)
     if p.min_size > 1:
         labels = remove_small(labels, p.min_size)
+    labels = remove_relatively_small(labels, p.min_relative)
     labels, _, _ = segmentation.relabel_sequential(labels)
     return labels.astype(np.int32)
