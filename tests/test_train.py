@@ -78,6 +78,7 @@ def test_bad_loss_and_bad_config(dataset, tmp_path):
 def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
     out = tmp_path / "model"
     cfg = config(tmp_path, 40)
+    cfg.write_text(cfg.read_text() + "ema: 0.9\nseparation: 5.0\n")  # their state resumes too
     proc = subprocess.Popen([sys.executable, "-m", "cellseg.cli", "train", str(dataset), "-o",
                              str(out), "--config", str(cfg), "-q"])
     state = out / "checkpoint" / "state.json"
@@ -90,7 +91,8 @@ def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
     done = json.loads(state.read_text())["epoch"] + 1
     assert 1 <= done < 40
     load_model(out / "checkpoint")  # the last checkpoint is a usable model
-    cfg.write_text(TINY.format(epochs=done + 2))
+    cfg.write_text(TINY.format(epochs=done + 2) + "ema: 0.9\nseparation: 5.0\n")
+    assert (out / "checkpoint" / "ema.safetensors").exists()
     r = cli("train", dataset, "-o", out, "--config", cfg, "--resume", "-q")
     assert r.returncode == 0, r.stderr
     history = pd.read_csv(out / "history.csv")
@@ -108,3 +110,18 @@ def test_torchrun_two_processes(dataset, tmp_path):
     model = load_model(out)
     assert model.meta["validation"]["images"] >= 1
     assert len(pd.read_csv(out / "history.csv")) == 2
+
+
+def test_weight_average_update():
+    import torch
+    from cellseg.nn.train import update_ema
+    net, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        net.weight.fill_(2.0)
+        ema.weight.fill_(0.0)
+        net.running_mean.fill_(5.0)
+    update_ema(ema, net, decay=0.9, step=1000)
+    assert torch.allclose(ema.weight, torch.full((3,), 0.2))   # 0.9 * 0 + 0.1 * 2
+    assert torch.allclose(ema.running_mean, torch.full((3,), 5.0))  # buffers copied
+    update_ema(ema, net, decay=0.9, step=0)  # first steps: decay (1 + 0) / 10 = 0.1
+    assert torch.allclose(ema.weight, torch.full((3,), 0.1 * 0.2 + 0.9 * 2))

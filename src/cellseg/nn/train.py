@@ -50,6 +50,8 @@ class TrainConfig:
     object_bias: float = 0.8
     type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
     separation: float = 0.0        # extra centre-distance loss weight where objects touch (0: off)
+    ema: float = 0.0               # validate and save an exponential moving average of the
+                                   # weights, this decay per step (e.g. 0.997; 0: off)
     num_workers: int = 0
     seed: int = 0
     invert: str = "auto"
@@ -143,6 +145,19 @@ def save_checkpoint(folder: Path, model, opt, sched, state: dict) -> None:
            "scheduler": sched.state_dict() if sched is not None else None, **state}
     with atomic_path(folder / "state.json") as tmp:
         tmp.write_text(json.dumps(doc, default=float))
+
+
+def update_ema(ema, net, decay: float, step: int) -> None:
+    """Move the averaged weights ``ema`` towards ``net``'s: ema = d * ema + (1 - d) * net,
+    with d = min(decay, (1 + step) / (10 + step)) so that early steps count fully; buffers
+    (batch-norm statistics) are copied."""
+    import torch
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), net.parameters()):
+            e.lerp_(p.detach(), 1.0 - d)
+        for e, b in zip(ema.buffers(), net.buffers()):
+            e.copy_(b)
 
 
 def load_checkpoint(folder: Path, model, opt, sched) -> dict:
@@ -318,6 +333,10 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     cuda = device.startswith("cuda")
     if not cuda:
         net = net.to(memory_format=torch.channels_last)
+    ema = None
+    if cfg.ema:
+        import copy
+        ema = copy.deepcopy(net).requires_grad_(False)
     opt = _optimizer(cfg.optimizer, net.parameters(), cfg.lr, cfg.weight_decay)
     sched = _scheduler(cfg.schedule, opt, cfg.epochs)
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
@@ -328,6 +347,19 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
         doc = load_checkpoint(ckpt, model, opt, sched)
         history, start_epoch = doc["history"], doc["epoch"] + 1
         best_score, stale, elapsed0 = doc["best_score"], doc["stale"], doc.get("elapsed_s", 0.0)
+        if ema is not None and (ckpt / "ema.safetensors").exists():
+            from safetensors.torch import load_file
+            ema.load_state_dict(load_file(str(ckpt / "ema.safetensors")))
+    # what is validated and saved: the averaged weights when cfg.ema is set
+    val_model = model if ema is None else Segmenter(ema, model.meta)
+
+    def checkpoint(state: dict) -> None:
+        save_checkpoint(ckpt, model, opt, sched, state)
+        if ema is not None:
+            from safetensors.torch import save_file
+            with atomic_path(ckpt / "ema.safetensors") as tmp:
+                save_file({k: v.detach().cpu().contiguous() for k, v in ema.state_dict().items()},
+                          str(tmp))
 
     step_net = net
     if world > 1:
@@ -359,12 +391,14 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
+                if ema is not None:
+                    update_ema(ema, net, cfg.ema, epoch * cfg.steps_per_epoch + len(losses))
                 losses.append(loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-            net.eval()
+            val_model.net.eval()
             if rank == 0:
-                probs = predict_all(model, [raw[i] for i in val_every])
-                scores = score_probs(probs, [labels[i] for i in val_every], model.params)
+                probs = predict_all(val_model, [raw[i] for i in val_every])
+                scores = score_probs(probs, [labels[i] for i in val_every], val_model.params)
             else:
                 scores = {"dsb_score": 0.0, "ap50": 0.0, "pixel_iou": 0.0}
             if world > 1:  # every rank follows rank 0's validation score
@@ -385,7 +419,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                 best_score, stale = scores["dsb_score"], 0
                 model.meta["best_epoch"] = epoch + 1
                 if rank == 0:
-                    model.save(out)
+                    val_model.save(out)
             else:
                 stale += 1
             if not quiet:
@@ -394,9 +428,8 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                       f"val DSB {scores['dsb_score']:.3f}  AP50 {scores['ap50']:.3f}  "
                       f"{'(best) ' if improved else ''}ETA {eta / 60:.0f} min", flush=True)
             if rank == 0:
-                save_checkpoint(ckpt, model, opt, sched, {"epoch": epoch, "history": history,
-                                "best_score": best_score, "stale": stale,
-                                "elapsed_s": time.time() - t0})
+                checkpoint({"epoch": epoch, "history": history, "best_score": best_score,
+                            "stale": stale, "elapsed_s": time.time() - t0})
             last_done = epoch
             if rank == 0:
                 write_csv(out / "history.csv", pd.DataFrame(history))
@@ -408,9 +441,8 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     except KeyboardInterrupt:
         if rank != 0:
             raise
-        save_checkpoint(ckpt, model, opt, sched, {"epoch": last_done,
-                        "history": history[: last_done + 1], "best_score": best_score, "stale": stale,
-                        "elapsed_s": time.time() - t0})
+        checkpoint({"epoch": last_done, "history": history[: last_done + 1],
+                    "best_score": best_score, "stale": stale, "elapsed_s": time.time() - t0})
         if not quiet:
             print(f"interrupted: last checkpoint in {ckpt}; continue with --resume")
         raise
