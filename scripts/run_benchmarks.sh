@@ -10,3 +10,5 @@ python3 benchmarks/classical.py > "$out/classical.txt" 2>/dev/null
 python3 benchmarks/speed.py > "$out/speed.txt" 2>/dev/null
 python3 benchmarks/tracking.py > "$out/tracking.txt" 2>/dev/null
 python3 benchmarks/large.py --size 20000 > "$out/large.txt" 2>/dev/null
+python3 benchmarks/large.py --size 8000 > "$out/large_dask.txt" 2>/dev/null
+python3 benchmarks/large.py --size 8000 --workers 2 >> "$out/large_dask.txt" 2>/dev/null
