@@ -1,6 +1,6 @@
 """Batch runs on a Dask cluster: a local one (``--workers N``) or an existing one
 (``--scheduler ADDRESS``). Each image is one task; each worker process loads the model once
-(:func:`cellseg.pipeline.cached_segmenter`) and writes its outputs straight into the output
+(:func:`cellseg.model.cached_model`) and writes its outputs straight into the output
 folder, which every worker must be able to reach (a shared file system on a real cluster)."""
 from __future__ import annotations
 

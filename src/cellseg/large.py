@@ -195,9 +195,11 @@ def block_task(core, *, path: str, model: str, norm, margin: int, tile: int, ove
     """One block of a huge image, computed in a worker process: :func:`predict_block` with the
     worker's copy of the model (loaded once per process) and the image opened lazily there."""
     from cellseg.model import cached_model
-    fns = block_functions(cached_model(model), Path(path).name, norm=norm, tile=tile,
-                          overlap=overlap, pixel_size=pixel_size)
-    return predict_block(open_lazy(path), core, fns[0], margin=margin, measure_fn=fns[1])
+    predict_labels, measure_fn = block_functions(cached_model(model), Path(path).name, norm=norm,
+                                                 tile=tile, overlap=overlap,
+                                                 pixel_size=pixel_size)
+    return predict_block(open_lazy(path), core, predict_labels, margin=margin,
+                         measure_fn=measure_fn)
 
 
 def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048,

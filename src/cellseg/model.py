@@ -165,7 +165,8 @@ class Segmenter:
         return predict
 
     def predict_probs(self, image: np.ndarray, *, tile: int = DEFAULT_TILE,
-                      overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2, backend: str | None = None,
+                      overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2,
+                      backend: str | None = None,
                       norm: Normalization | None = None) -> np.ndarray:
         """(2, H, W) float32 probabilities: foreground and centre distance.
 

@@ -41,8 +41,8 @@ class RunResult:
 
 
 def make_segmenter(method: str = "unet", model: str | Path | None = None, *,
-                   tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tta: bool = False, with_probs: bool = False
-                   ) -> tuple[Callable, dict]:
+                   tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tta: bool = False,
+                   with_probs: bool = False) -> tuple[Callable, dict]:
     """A function image -> (H, W) int32 labels, and a description of it for the records.
 
     With ``with_probs`` (unet only) the function returns (labels, (H, W) foreground
@@ -121,16 +121,11 @@ class SegmentOptions:
     large_pixels: int = 60_000_000     # above this (about 7,700 x 7,700) segment in blocks
 
 
-_SEGMENTERS: dict = {}  # options -> (segmenter, description): a model loads once per process
-
-
-def cached_segmenter(opts: SegmentOptions) -> tuple[Callable, dict]:
-    key = (opts.method, opts.model, opts.tile, opts.overlap, opts.tta, opts.save_probs)
-    if key not in _SEGMENTERS:
-        _SEGMENTERS[key] = make_segmenter(opts.method, opts.model, tile=opts.tile,
-                                          overlap=opts.overlap, tta=opts.tta,
-                                          with_probs=opts.save_probs)
-    return _SEGMENTERS[key]
+def segmenter_for(opts: SegmentOptions) -> tuple[Callable, dict]:
+    """:func:`make_segmenter` for ``opts``; the model itself loads once per process
+    (:func:`cellseg.model.cached_model`)."""
+    return make_segmenter(opts.method, opts.model, tile=opts.tile, overlap=opts.overlap,
+                          tta=opts.tta, with_probs=opts.save_probs)
 
 
 def image_pixels(path: Path) -> int:
@@ -177,7 +172,7 @@ def process_image(path: Path, out: Path, stem: str, opts: SegmentOptions) -> str
     """Segment one file into ``out`` and mark it done; returns None, or the one-line reason
     it failed. Safe to run in a worker process."""
     try:
-        segmenter, desc = cached_segmenter(opts)
+        segmenter, desc = segmenter_for(opts)
         if image_pixels(path) > opts.large_pixels:
             table, summaries = segment_huge(path, out, stem, opts)
         else:
@@ -238,7 +233,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
         else:
             todo.append((path, stem))
     if todo and client is None:
-        cached_segmenter(opts)  # a bad model fails here, once, before any image
+        segmenter_for(opts)  # a bad model fails here, once, before any image
     bar = tqdm(total=len(todo), desc="segmenting", unit="img", disable=quiet)
     if client is None:
         outcomes = ((path, stem, process_image(path, out, stem, opts)) for path, stem in todo)

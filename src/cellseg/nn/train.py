@@ -200,19 +200,18 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
     """Grid search of the foreground and seed thresholds and of the smoothing of the centre
     distance, then of the relative minimum object size, for the best mean DSB2018 score on
     the validation images."""
-    grid = [InstanceParams(prob_threshold=pt, seed_threshold=st, min_size=base.min_size,
-                           smooth=smooth)
-            for smooth in (0.0, 1.0, 2.0) for pt in (0.4, 0.5, 0.6)
-            for st in (0.3, 0.4, 0.5, 0.6, 0.7)]
-    best, best_scores = base, None
-    for stage in (grid, None):
-        if stage is None:  # second stage: around the best thresholds
-            stage = [replace(best, min_relative=f) for f in (0.1, 0.2, 0.3)]
-        for params in stage:
+    def best_of(candidates, best=None, best_scores=None):
+        for params in candidates:
             scores = score_probs(probs, truths, params)
             if best_scores is None or scores["dsb_score"] > best_scores["dsb_score"]:
                 best, best_scores = params, scores
-    return best, best_scores
+        return best, best_scores
+
+    best, scores = best_of(InstanceParams(prob_threshold=pt, seed_threshold=st,
+                                          min_size=base.min_size, smooth=smooth)
+                           for smooth in (0.0, 1.0, 2.0) for pt in (0.4, 0.5, 0.6)
+                           for st in (0.3, 0.4, 0.5, 0.6, 0.7))
+    return best_of((replace(best, min_relative=f) for f in (0.1, 0.2, 0.3)), best, scores)
 
 
 def retune(model_dir: str | Path, data: list[str | Path]) -> dict:
