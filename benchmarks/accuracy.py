@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py --model nuclei    # DSB2018 validation split (model card)
     python benchmarks/accuracy.py --model cells     # Usiigaci sets 16-20
+    python benchmarks/accuracy.py --diameter off    # no object-size rescaling
 
 The validation images are the ones listed in the model card (``training.val_ids``), read from
 the dataset the model was trained on. Prints one table: DSB2018 score, AP@0.5 (pooled),
@@ -30,8 +31,11 @@ def main() -> None:
     ap.add_argument("--model", default="nuclei", help="bundled name or model folder")
     ap.add_argument("--data", default=None, help="dataset the model card's val_ids refer to")
     ap.add_argument("--tta", action="store_true")
+    ap.add_argument("--diameter", default="auto",
+                    help="object diameter in pixels, auto (the default of cellseg segment) or off")
     args = ap.parse_args()
     model = load_model(args.model)
+    diameter = None if args.diameter == "off" else args.diameter
     data = Path(args.data) if args.data else DATA.get(args.model)
     if data is None:
         raise SystemExit("give --data for a model that is not bundled")
@@ -39,7 +43,7 @@ def main() -> None:
     items = [it for it in open_dataset(data) if it.id in val_ids]
     is_dsb = detect_layout(data) == "dsb"
     methods = {
-        "model": lambda im: model.segment(im, tta=args.tta),
+        "model": lambda im: model.segment(im, tta=args.tta, diameter=diameter),
         "otsu+watershed": lambda im: segment_otsu(im, watershed=True, invert=model.meta["input"]["invert"]),
         "otsu": lambda im: segment_otsu(im, watershed=False, invert=model.meta["input"]["invert"]),
     }
@@ -55,8 +59,8 @@ def main() -> None:
             s = image_scores(truth, pred)
             scores[name]["all"].append(s)
             scores[name][kind].append(s)
-    print(f"model {args.model}: {len(items)} validation images of {data.name}"
-          f"{' (TTA)' if args.tta else ''}")
+    print(f"model {args.model}: {len(items)} validation images of {data.name}, diameter "
+          f"{args.diameter}{', TTA' if args.tta else ''}")
     print(f"{'method':<16}{'subset':<16}{'images':>7}{'DSB':>8}{'AP50':>8}{'F1@50':>8}"
           f"{'pixIoU':>8}{'Dice':>8}{'countMAE':>10}{'img/s':>8}")
     kinds = sorted(k for k in scores["model"] if k != "all")

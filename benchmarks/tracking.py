@@ -1,6 +1,6 @@
 """Time-lapse validation on the Cell Tracking Challenge movies in ../shared/data/ctc.
 
-    python benchmarks/tracking.py [--method unet|otsu] [--max-frames N]
+    python benchmarks/tracking.py [--method unet|otsu] [--max-frames N] [--diameter auto|off|N]
 
 For each sequence ``<dataset>/01`` it runs ``cellseg track`` (segment + link) and prints,
 against ``01_GT``: mean per-frame SEG, count error over time, the relative error of each
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import tifffile
 
+from cellseg.cli import parse_diameter
 from cellseg.pipeline import make_segmenter
 from cellseg.track_eval import evaluate_tracking
 from cellseg.track_run import run_track
@@ -32,12 +33,16 @@ def main() -> None:
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--data", default=str(CTC))
     ap.add_argument("--per-frame", action="store_true", help="print the per-frame table too")
+    ap.add_argument("--diameter", default="auto", help="as cellseg track --diameter")
     args = ap.parse_args()
-    segmenter, desc = make_segmenter(args.method, args.model)
-    print(f"method: {desc}")
+    diameter = parse_diameter(args.diameter)
+    print(f"method: {make_segmenter(args.method, args.model, diameter=diameter)[1]}")
     print(f"{'sequence':<22}{'frames':>7}{'SEG':>7}{'countMAE':>9}{'count%':>8}{'area%':>7}"
           f"{'links':>7}{'link acc':>9}{'div':>5}{'div acc':>8}{'frames/s':>9}{'peakMB':>8}")
     for seq in sorted(Path(args.data).glob("*/01")):
+        # as cellseg track: one object size per movie, measured on its first frame
+        segmenter, _ = make_segmenter(args.method, args.model, diameter=diameter,
+                                      same_scale=True)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             tracks = run_track(seq, tmp, segmenter, quiet=True, max_frames=args.max_frames,

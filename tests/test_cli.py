@@ -147,3 +147,9 @@ def test_killed_run_resumes_without_loss(tmp_path):
     for i in range(12):
         assert np.array_equal(tifffile.imread(out / f"img{i:02d}_labels.tif"),
                               tifffile.imread(clean / f"img{i:02d}_labels.tif"))
+
+
+def test_bad_diameter_is_a_usage_error(images, tmp_path):
+    r = cellseg("segment", images / "a.png", "-o", tmp_path / "out", "--diameter", "big")
+    assert r.returncode == 2 and "--diameter" in r.stderr and "big" in r.stderr
+    assert not (tmp_path / "out").exists()

@@ -59,6 +59,7 @@ def test_train_writes_a_model_that_segments(dataset, tmp_path):
     assert card["training"]["config"]["loss"] == "dice"
     assert {"prob_threshold", "seed_threshold"} <= set(card["instances"])
     assert "dsb_score" in card["validation"] and card["cellseg_version"]
+    assert 15 < card["object_diameter"] < 17  # discs of radius 8
     assert len(pd.read_csv(out / "history.csv")) == 2
     assert (out / "training_curve.png").stat().st_size > 5000
     seg = cli("segment", dataset / "images" / "im0.png", "-o", tmp_path / "seg", "--model", out, "-q")

@@ -12,7 +12,7 @@ Heavy modules (torch) load on first use, so ``import cellseg`` is quick.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 
 _MODELS: dict = {}
 
@@ -23,23 +23,31 @@ def load_model(name_or_path="nuclei"):
     return _load(name_or_path)
 
 
-def segment(image, *, method: str = "unet", model="nuclei", tta: bool = False, **kwargs):
+def _segmenter(model):
+    """A loaded Segmenter for a bundled name, folder or file (loaded once), or ``model`` itself."""
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        key = str(model)
+        if key not in _MODELS:
+            _MODELS[key] = load_model(model)
+        return _MODELS[key]
+    return model
+
+
+def segment(image, *, method: str = "unet", model="nuclei", tta: bool = False,
+            diameter="auto", **kwargs):
     """(H, W) int32 label image of an (H, W) or (H, W, C) image.
 
     method : "unet" (a trained model, default the bundled nuclei model) or "otsu".
     model : bundled name, model folder, or a loaded Segmenter.
+    diameter : typical object diameter in pixels, "auto" (measured on a first pass) or None;
+        the image is resized for the model when its objects are far from the model's size.
     """
     if method == "otsu":
         from cellseg.classical import segment_otsu
         return segment_otsu(image, **kwargs)
     if method != "unet":
         raise ValueError(f"method must be unet or otsu, got {method!r}")
-    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        key = str(model)
-        if key not in _MODELS:
-            _MODELS[key] = load_model(model)
-        model = _MODELS[key]
-    return model.segment(image, tta=tta, **kwargs)
+    return _segmenter(model).segment(image, tta=tta, diameter=diameter, **kwargs)
 
 
 def measure(labels, image=None, **kwargs):
@@ -68,8 +76,9 @@ def train(data, out_dir, config=None, **kwargs):
 def track(frames, *, labels: bool = False, max_gap: int = 2, **segment_kwargs):
     """Follow cells through a sequence of frames.
 
-    frames : iterable of images (segmented with :func:`segment`) or, with ``labels=True``,
-        of label images.
+    frames : iterable of images (segmented with :func:`segment`; with ``diameter="auto"`` the
+        object size is measured on the first frame and kept for all) or, with
+        ``labels=True``, of label images.
     Returns (list of (H, W) int32 label images with track ids, pandas table of
     frame, track_id, area, centroid_y, centroid_x, parent_id).
     """
@@ -78,7 +87,12 @@ def track(frames, *, labels: bool = False, max_gap: int = 2, **segment_kwargs):
     from cellseg.tracking import Tracker
     tracker = Tracker(max_gap=max_gap)
     out, rows = [], []
+    segment_kwargs = dict(segment_kwargs)
     for f, frame in enumerate(frames):
+        if (f == 0 and not labels and segment_kwargs.get("method", "unet") == "unet"
+                and segment_kwargs.get("diameter", "auto") == "auto"):
+            model = _segmenter(segment_kwargs.get("model", "nuclei"))
+            segment_kwargs["diameter"] = model.measure_diameter(frame)
         lab = np.asarray(frame) if labels else segment(frame, **segment_kwargs)
         tracked, parents = tracker.update(lab)
         out.append(tracked)

@@ -21,6 +21,25 @@ class Method(str, Enum):
     otsu = "otsu"
 
 
+DIAMETER_HELP = ("Typical object diameter in pixels; the image is resized for the model when "
+                 "it differs from the model's by over 1.75x. 'auto' measures it on a first "
+                 "pass, 'off' never resizes.")
+
+
+def parse_diameter(text: str) -> float | str | None:
+    """--diameter value: "auto", "off" (None) or a positive number of pixels."""
+    if text.lower() in ("auto", "off"):
+        return None if text.lower() == "off" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise typer.BadParameter(f"expected auto, off or a positive number of pixels, "
+                                 f"got {text!r}", param_hint="--diameter")
+    return value
+
+
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -40,6 +59,7 @@ def segment(
     tile: int = typer.Option(1024, help="Tile size in pixels; smaller images are predicted whole."),
     overlap: int = typer.Option(128, help="Overlap of neighbouring tiles in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (8x slower)."),
+    diameter: str = typer.Option("auto", help=DIAMETER_HELP + " Unet only."),
     block_size: int = typer.Option(2048, help="Huge TIFFs (over 60 megapixels) are segmented "
                                    "in blocks of this many pixels a side."),
     workers: Optional[int] = typer.Option(None, help="Run on a local Dask cluster of N workers "
@@ -60,7 +80,7 @@ def segment(
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
-                             redo=redo, quiet=quiet, save_probs=save_probs, client=client,
+                             diameter=parse_diameter(diameter), redo=redo, quiet=quiet, save_probs=save_probs, client=client,
                              block=block_size)
     except InputError as exc:
         fail(str(exc))
@@ -227,6 +247,8 @@ def track(
     tile: int = typer.Option(1024, help="Tile size in pixels."),
     overlap: int = typer.Option(128, help="Tile overlap in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation."),
+    diameter: str = typer.Option("auto", help=DIAMETER_HELP + " Measured on the first frame "
+                                 "and kept for the whole movie. Unet only."),
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
@@ -236,7 +258,8 @@ def track(
     from cellseg.wells import parse_grid
     try:
         shape = parse_grid(grid) if grid else None
-        segmenter, _ = make_segmenter(method.value, model, tile=tile, overlap=overlap, tta=tta)
+        segmenter, _ = make_segmenter(method.value, model, tile=tile, overlap=overlap, tta=tta,
+                                      diameter=parse_diameter(diameter), same_scale=True)
         tracks = run_track(movie, output, segmenter, grid=shape, fill_wells=fill_wells,
                            max_gap=max_gap, channel=channel, quiet=quiet)
         if compare:

@@ -176,14 +176,13 @@ def write_tiled_tiff(array, path: Path, tile: int = 512) -> None:
 
 
 def block_functions(model, name: str, *, norm, tile: int, overlap: int,
-                    pixel_size: float | None) -> tuple[Callable, Callable]:
-    """(predict_labels, measure_fn) of one huge image for :func:`segment_blocks`."""
-    from cellseg.instances import probs_to_labels
+                    diameter: float | None, pixel_size: float | None) -> tuple[Callable, Callable]:
+    """(predict_labels, measure_fn) of one huge image for :func:`segment_blocks`; every block
+    is predicted at the same scale (``diameter``, in pixels, or None: native)."""
     from cellseg.measurements import measure
 
     def predict_labels(image):
-        probs = model.predict_probs(image, tile=tile, overlap=overlap, norm=norm)
-        return probs_to_labels(probs, model.params)
+        return model.segment(image, tile=tile, overlap=overlap, norm=norm, diameter=diameter)
 
     def measure_fn(labels, image):
         return measure(labels, image, pixel_size=pixel_size, image_name=name)
@@ -191,12 +190,12 @@ def block_functions(model, name: str, *, norm, tile: int, overlap: int,
 
 
 def block_task(core, *, path: str, model: str, norm, margin: int, tile: int, overlap: int,
-               pixel_size: float | None) -> dict:
+               diameter: float | None, pixel_size: float | None) -> dict:
     """One block of a huge image, computed in a worker process: :func:`predict_block` with the
     worker's copy of the model (loaded once per process) and the image opened lazily there."""
     from cellseg.model import cached_model
     predict_labels, measure_fn = block_functions(cached_model(model), Path(path).name, norm=norm,
-                                                 tile=tile, overlap=overlap,
+                                                 tile=tile, overlap=overlap, diameter=diameter,
                                                  pixel_size=pixel_size)
     return predict_block(open_lazy(path), core, predict_labels, margin=margin,
                          measure_fn=measure_fn)
@@ -204,10 +203,13 @@ def block_task(core, *, path: str, model: str, norm, margin: int, tile: int, ove
 
 def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048,
                   margin: int = 128, tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP,
-                  quiet: bool = False, pixel_size: float | None = None, client=None) -> dict:
+                  diameter: float | str | None = "auto", quiet: bool = False,
+                  pixel_size: float | None = None, client=None) -> dict:
     """Segment a huge image file with a model (a :class:`cellseg.model.Segmenter`, or a model
     name or path).
 
+    diameter : typical object diameter (pixels), None, or "auto": measured once on a central
+        window of at most ``block`` x ``block`` pixels, then used for every block.
     client : a ``dask.distributed.Client``; the blocks are then segmented by its workers, each
         of which loads the model once and reads its blocks from ``path`` itself (so the file
         must be reachable from the workers). The result equals a run in this process.
@@ -223,6 +225,11 @@ def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048
     array = open_lazy(p)
     segmenter = model if hasattr(model, "predict_probs") else cached_model(model)
     norm = segmenter.normalization(subsample(array))
+    if diameter == "auto":
+        h, w = array.shape[:2]
+        y0, x0 = max(0, (h - block) // 2), max(0, (w - block) // 2)
+        window = np.asarray(array[y0:y0 + block, x0:x0 + block])
+        diameter = segmenter.measure_diameter(window, tile=tile, overlap=overlap, norm=norm)
     run_blocks = None
     if client is not None:
         from cellseg.distributed import map_in_order
@@ -230,10 +237,12 @@ def segment_large(path: str | Path, out: str | Path, model, *, block: int = 2048
         if name is None:
             raise ValueError("with a Dask client, give the model as a name or path")
         task = partial(block_task, path=str(p.resolve()), model=str(name), norm=norm,
-                       margin=margin, tile=tile, overlap=overlap, pixel_size=pixel_size)
+                       margin=margin, tile=tile, overlap=overlap, diameter=diameter,
+                       pixel_size=pixel_size)
         run_blocks = partial(map_in_order, client, task)
     predict_labels, measure_fn = block_functions(segmenter, p.name, norm=norm, tile=tile,
-                                                 overlap=overlap, pixel_size=pixel_size)
+                                                 overlap=overlap, diameter=diameter,
+                                                 pixel_size=pixel_size)
     n_blocks = len(blocks(array.shape[:2], block))
     with tqdm(total=n_blocks, desc=f"blocks of {p.name}", unit="block", disable=quiet) as bar:
         n, table = segment_blocks(array, predict_labels, out / f"{p.stem}_labels.zarr",

@@ -18,6 +18,7 @@ from cellseg.instances import InstanceParams, probs_to_labels
 from cellseg.io.write import atomic_path
 from cellseg.predict import DEFAULT_OVERLAP, DEFAULT_TILE, sliding_window, tta_predictor
 from cellseg.preprocess import DEFAULT_PERCENTILES, Normalization, fit_normalization, prepare
+from cellseg.rescale import check_diameter, object_diameter, resize, scale_factor, scaled_shape
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "nuclei"
@@ -164,26 +165,69 @@ class Segmenter:
                 return torch.sigmoid(net(x)).float().cpu().numpy()
         return predict
 
-    def predict_probs(self, image: np.ndarray, *, tile: int = DEFAULT_TILE,
-                      overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2,
-                      backend: str | None = None,
-                      norm: Normalization | None = None) -> np.ndarray:
-        """(2, H, W) float32 probabilities: foreground and centre distance.
+    @property
+    def object_diameter(self) -> float | None:
+        """Typical diameter (pixels) of the objects this model was trained on; None: unknown."""
+        return self.meta.get("object_diameter")
 
-        norm : fixed intensity mapping (blocks of a huge image); default: this image's own.
-        """
+    def _probs(self, image: np.ndarray, factor: float = 1.0, *, tile: int = DEFAULT_TILE,
+               overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2,
+               backend: str | None = None, norm: Normalization | None = None) -> np.ndarray:
+        """(2, H, W) probabilities of ``image`` predicted at ``factor`` x its size."""
         backend = backend or self.backend
         if backend not in self._predictors:
             self._predictors[backend] = self.tile_predictor(backend)
         predictor = self._predictors[backend]
         if tta:
             predictor = tta_predictor(predictor)
-        return sliding_window(self.prepare(image, norm), predictor, out_channels=2, tile=tile,
-                              overlap=overlap, batch_size=batch_size, multiple=self.net.multiple)
+        x = self.prepare(image, norm)
+        if factor != 1.0:
+            x = resize(x, scaled_shape(x.shape[1:], factor))
+        probs = sliding_window(x, predictor, out_channels=2, tile=tile, overlap=overlap,
+                               batch_size=batch_size, multiple=self.net.multiple)
+        return probs if factor == 1.0 else resize(probs, image.shape[:2])
+
+    def labels_and_probs(self, image: np.ndarray, *, diameter: float | str | None = "auto",
+                         **options) -> tuple[np.ndarray, np.ndarray]:
+        """((H, W) int32 labels, (2, H, W) float32 probabilities: foreground, centre distance).
+
+        diameter : typical object diameter in this image (pixels); ``"auto"`` (default)
+            measures it on a first pass at the native size; None predicts at the native size.
+            When it differs from the model's :attr:`object_diameter` by more than 1.75x, the
+            image is resized to match for prediction (see :mod:`cellseg.rescale`); outputs
+            keep the image's size.
+        options : tile, overlap (pixels), tta (8 flips/rotations averaged), batch_size (tiles),
+            backend ("auto", "torch", "onnx"), norm (a fixed intensity mapping, for the
+            blocks of a huge image; default: this image's own).
+        """
+        if diameter == "auto":
+            probs = self._probs(image, **options)
+            labels = probs_to_labels(probs, self.params)
+            factor = scale_factor(object_diameter(labels), self.object_diameter)
+            if factor == 1.0:
+                return labels, probs
+        else:
+            factor = scale_factor(check_diameter(diameter), self.object_diameter)
+        probs = self._probs(image, factor, **options)
+        return probs_to_labels(probs, self.params), probs
+
+    def predict_probs(self, image: np.ndarray, *, diameter: float | str | None = None,
+                      **options) -> np.ndarray:
+        """(2, H, W) float32 probabilities; options as for :meth:`labels_and_probs`, but by
+        default at the image's native size (``diameter=None``)."""
+        if diameter == "auto":
+            return self.labels_and_probs(image, diameter=diameter, **options)[1]
+        return self._probs(image, scale_factor(check_diameter(diameter), self.object_diameter),
+                           **options)
 
     def segment(self, image: np.ndarray, **kwargs) -> np.ndarray:
-        """(H, W) int32 label image of an (H, W[, C]) image."""
-        return probs_to_labels(self.predict_probs(image, **kwargs), self.params)
+        """(H, W) int32 label image of an (H, W[, C]) image; options as for
+        :meth:`labels_and_probs`."""
+        return self.labels_and_probs(image, **kwargs)[0]
+
+    def measure_diameter(self, image: np.ndarray, **kwargs) -> float | None:
+        """Typical object diameter (pixels) in ``image``, from a pass at its native size."""
+        return object_diameter(self.labels_and_probs(image, **{**kwargs, "diameter": None})[0])
 
 
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Segmenter:

@@ -42,9 +42,14 @@ class RunResult:
 
 def make_segmenter(method: str = "unet", model: str | Path | None = None, *,
                    tile: int = DEFAULT_TILE, overlap: int = DEFAULT_OVERLAP, tta: bool = False,
+                   diameter: float | str | None = "auto", same_scale: bool = False,
                    with_probs: bool = False) -> tuple[Callable, dict]:
     """A function image -> (H, W) int32 labels, and a description of it for the records.
 
+    diameter : typical object diameter in pixels, "auto" (measured per image) or None (no
+        rescaling); see :meth:`cellseg.model.Segmenter.labels_and_probs`. Unet only.
+    same_scale : with "auto", measure the diameter on the first image only and use it for all
+        (the frames of a movie keep one scale).
     With ``with_probs`` (unet only) the function returns (labels, (H, W) foreground
     probability) instead.
     """
@@ -55,16 +60,24 @@ def make_segmenter(method: str = "unet", model: str | Path | None = None, *,
         return segment_otsu, {"method": "otsu"}
     if method != "unet":
         raise ValueError(f"unknown method {method!r}; choose unet or otsu")
-    from cellseg.instances import probs_to_labels
     from cellseg.model import DEFAULT_MODEL, cached_model
+    from cellseg.rescale import check_diameter
+    if diameter != "auto":
+        check_diameter(diameter)
     net = cached_model(model or DEFAULT_MODEL)
-    desc = {"method": "unet", "model": str(model or DEFAULT_MODEL)}
-    if with_probs:
-        def segment(image):
-            probs = net.predict_probs(image, tile=tile, overlap=overlap, tta=tta)
-            return probs_to_labels(probs, net.params), probs[0]
-        return segment, desc
-    return (lambda image: net.segment(image, tile=tile, overlap=overlap, tta=tta)), desc
+    desc = {"method": "unet", "model": str(model or DEFAULT_MODEL), "diameter": diameter}
+    fixed: dict = {}
+
+    def segment(image):
+        d = diameter
+        if d == "auto" and same_scale:
+            if "diameter" not in fixed:
+                fixed["diameter"] = net.measure_diameter(image, tile=tile, overlap=overlap)
+            d = fixed["diameter"]
+        labels, probs = net.labels_and_probs(image, diameter=d, tile=tile, overlap=overlap,
+                                             tta=tta)
+        return (labels, probs[0]) if with_probs else labels
+    return segment, desc
 
 
 def output_stems(paths: list[Path]) -> dict[Path, str]:
@@ -114,6 +127,7 @@ class SegmentOptions:
     tile: int = DEFAULT_TILE
     overlap: int = DEFAULT_OVERLAP
     tta: bool = False
+    diameter: float | str | None = "auto"
     save_probs: bool = False
     channel: int | None = None
     pixel_size: float | None = None
@@ -125,7 +139,7 @@ def segmenter_for(opts: SegmentOptions) -> tuple[Callable, dict]:
     """:func:`make_segmenter` for ``opts``; the model itself loads once per process
     (:func:`cellseg.model.cached_model`)."""
     return make_segmenter(opts.method, opts.model, tile=opts.tile, overlap=opts.overlap,
-                          tta=opts.tta, with_probs=opts.save_probs)
+                          tta=opts.tta, diameter=opts.diameter, with_probs=opts.save_probs)
 
 
 def image_pixels(path: Path) -> int:
@@ -153,8 +167,8 @@ def segment_huge(path: Path, out: Path, stem: str, opts: SegmentOptions):
                          "(--method unet)")
     with client_in_task() as client:
         segment_large(path, out, opts.model or DEFAULT_MODEL, block=opts.block, tile=opts.tile,
-                      overlap=opts.overlap, quiet=True, pixel_size=opts.pixel_size,
-                      client=client)
+                      overlap=opts.overlap, diameter=opts.diameter, quiet=True,
+                      pixel_size=opts.pixel_size, client=client)
     table_path = out / f"{path.stem}_measurements.csv"
     table = pd.read_csv(table_path) if table_path.exists() else pd.DataFrame()
     if table_path.exists():
@@ -190,7 +204,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
                 model: str | Path | None = None, channel: int | None = None,
                 pixel_size: float | None = None, tile: int = DEFAULT_TILE,
                 overlap: int = DEFAULT_OVERLAP,
-                tta: bool = False, redo: bool = False, quiet: bool = False,
+                tta: bool = False, diameter: float | str | None = "auto",
+                redo: bool = False, quiet: bool = False,
                 save_probs: bool = False, client=None, block: int = 2048,
                 large_pixels: int = SegmentOptions.large_pixels,
                 log: Callable[[str], None] | None = None) -> RunResult:
@@ -199,6 +214,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     client : a ``dask.distributed.Client``; images are then segmented by its workers (which
         must see the same file system), else in this process. The blocks of a huge image are
         spread over the workers too.
+    diameter : typical object diameter in pixels, "auto" (measured per image) or None (see
+        :func:`make_segmenter`).
     block, large_pixels : single-frame TIFFs of more than ``large_pixels`` pixels are
         segmented in ``block`` x ``block`` pieces (see :mod:`cellseg.large`).
     """
@@ -206,7 +223,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out)
     opts = SegmentOptions(method, None if model is None else str(model), tile, overlap, tta,
-                          save_probs, channel, pixel_size, block, large_pixels)
+                          diameter, save_probs, channel, pixel_size, block, large_pixels)
     result = RunResult()
     paths: list[Path] = []
     for item in inputs:

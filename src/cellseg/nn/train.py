@@ -23,6 +23,7 @@ from cellseg.errors import InputError
 from cellseg.instances import InstanceParams, probs_to_labels
 from cellseg.io.write import atomic_path, write_csv
 from cellseg.nn.augment import AugmentConfig
+from cellseg.rescale import typical_diameter
 
 
 @dataclass
@@ -216,12 +217,16 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
 
 def retune(model_dir: str | Path, data: list[str | Path]) -> dict:
     """Tune a trained model's instance parameters again on its validation images (listed in
-    its model card) and save them; returns the validation scores."""
+    its model card), measure its training objects' typical diameter, save both; returns the
+    validation scores."""
     from cellseg.io.datasets import open_dataset
     from cellseg.model import Segmenter
     model = Segmenter.load(model_dir)
     val_ids = set(model.meta["training"]["val_ids"])
-    pairs = [it.load() for p in data for it in open_dataset(p) if it.id in val_ids]
+    items = [it for p in data for it in open_dataset(p)]
+    pairs = [it.load() for it in items if it.id in val_ids]
+    model.meta["object_diameter"] = typical_diameter(it.load()[1] for it in items
+                                                     if it.id not in val_ids)
     probs = predict_all(model, [im for im, _ in pairs])
     params, scores = tune_thresholds(probs, [lab for _, lab in pairs], model.params)
     model.params = params
@@ -321,7 +326,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                           norm=cfg.norm, dropout=cfg.dropout, activation=cfg.activation)
     counts = {s: sum(1 for i in tr_idx if strata[i] == s) for s in sorted(set(strata))}
     model = Segmenter.new(
-        unet_cfg,
+        unet_cfg, object_diameter=typical_diameter([labels[i] for i in tr_idx]),
         input={"channels": "gray", "invert": cfg.invert, "percentiles": [1.0, 99.8]},
         training={"config": asdict(cfg), "data": [str(p) for p in data],
                   "train_images": len(tr_idx), "val_images": len(val_idx),

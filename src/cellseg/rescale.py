@@ -1,0 +1,73 @@
+"""Object size: rescale an image so its objects have the size the model was trained on.
+
+A network sees objects best at about the size it learnt them (a model's ``object_diameter``,
+in pixels). Images taken at another magnification are resized by ``model diameter / image
+diameter`` before prediction, and the probabilities resized back, so labels and measurements
+stay in the image's own pixels. The image diameter is given by the user or measured from a
+first pass at the native size (``"auto"``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+TOLERANCE = 1.75          # no rescaling while objects are within 1.75x of the model's size
+FACTOR_LIMITS = (0.25, 4.0)
+
+
+def object_diameter(labels: np.ndarray) -> float | None:
+    """Typical object diameter (pixels) of a label image: the equivalent-circle diameter of the
+    object that holds the median foreground pixel (an area-weighted median, so fragments
+    and specks count little). None when there are no objects."""
+    areas = np.bincount(np.asarray(labels).ravel())[1:]
+    areas = np.sort(areas[areas > 0])
+    if not len(areas):
+        return None
+    cum = np.cumsum(areas)
+    median = areas[np.searchsorted(cum, cum[-1] / 2)]
+    return float(np.sqrt(4 * median / np.pi))
+
+
+def typical_diameter(label_images) -> float | None:
+    """Median of :func:`object_diameter` over label images (pixels), e.g. a training set's."""
+    ds = [d for d in map(object_diameter, label_images) if d is not None]
+    return float(np.median(ds)) if ds else None
+
+
+def check_diameter(diameter: float | str | None) -> float | None:
+    """``diameter`` as a positive number or None; ValueError for anything else but "auto"."""
+    if diameter is None:
+        return None
+    try:
+        d = float(diameter)
+    except (TypeError, ValueError):
+        raise ValueError(f"diameter must be a number of pixels or 'auto', got {diameter!r}")
+    if not d > 0:
+        raise ValueError(f"diameter must be positive, got {diameter!r}")
+    return d
+
+
+def scale_factor(diameter: float | None, model_diameter: float | None,
+                 tolerance: float | None = None) -> float:
+    """Resize factor taking objects of ``diameter`` px to ``model_diameter`` px; 1.0 when they
+    are within ``tolerance`` x of it (default :data:`TOLERANCE`) or a size is unknown;
+    clipped to ``FACTOR_LIMITS``."""
+    tolerance = TOLERANCE if tolerance is None else tolerance
+    if not diameter or not model_diameter or diameter <= 0:
+        return 1.0
+    f = model_diameter / diameter
+    if max(f, 1 / f) <= tolerance:
+        return 1.0
+    return float(np.clip(f, *FACTOR_LIMITS))
+
+
+def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(C, H, W) float32 -> (C, *shape) float32, bilinear; smoothed first when shrinking."""
+    from skimage.transform import resize as sk_resize
+    shrink = shape[0] < image.shape[1] or shape[1] < image.shape[2]
+    return sk_resize(image, (image.shape[0], *shape), order=1, mode="reflect",
+                     anti_aliasing=shrink, preserve_range=True).astype(np.float32)
+
+
+def scaled_shape(shape: tuple[int, int], factor: float) -> tuple[int, int]:
+    """(H, W) of an image of ``shape`` resized by ``factor`` (at least 16 x 16)."""
+    return max(16, round(shape[0] * factor)), max(16, round(shape[1] * factor))
