@@ -7,7 +7,7 @@ import torch
 from cellseg.errors import InputError
 from cellseg.instances import probs_to_labels
 from cellseg.model import Segmenter, load_model
-from cellseg.nn.augment import NO_AUGMENT, AugmentConfig, crop
+from cellseg.nn.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects
 from cellseg.nn.data import CropDataset, group_split
 from cellseg.nn.targets import centre_distance, make_targets, touching_borders
 from cellseg.nn.unet import UNet, UNetConfig
@@ -64,6 +64,21 @@ def test_crop_identity_and_augmented_labels_stay_labels():
     assert set(np.unique(y[0].numpy())) <= {0.0, 1.0}
     x2, _ = ds[0]
     assert torch.equal(x, x2)  # reproducible per (seed, epoch, index)
+
+
+def test_dimmed_objects_keep_part_of_their_contrast():
+    centres = ((16, 16), (48, 48), (16, 48), (48, 16))
+    lab = discs((64, 64), centres=centres, radius=8)
+    img = np.where(lab > 0, 1.0, 0.1).astype(np.float32)
+    out = dim_objects(img, lab, np.random.default_rng(1))
+    cores = [out[c] for c in centres]  # away from the softened edge
+    dimmed = [c for c in cores if c < 0.99]
+    assert dimmed and all(0.1 + 0.9 * 0.1 - 1e-3 <= c <= 0.1 + 0.9 * 0.6 + 1e-3 for c in dimmed)
+    assert np.allclose(out[lab == 0][:100], 0.1)  # the background stays
+    # in training crops, dimming changes the image, never the targets
+    crops = [CropDataset([img], [lab], patch_size=48, samples_per_epoch=2,
+                         augment=AugmentConfig(dim_p=p))[0] for p in (0.0, 1.0)]
+    assert torch.equal(crops[0][1], crops[1][1]) and not torch.equal(crops[0][0], crops[1][0])
 
 
 def test_group_split_keeps_groups_together():

@@ -22,6 +22,7 @@ def test_object_diameter_ignores_specks():
     d = object_diameter(labels)
     assert 19 < d < 21  # the disc's equivalent diameter (area 317 px)
     assert object_diameter(np.zeros((5, 5), int)) is None
+    assert object_diameter(discs(centres=((20, 20),)), min_objects=3) is None  # too few to trust
     assert typical_diameter([labels, discs(radius=5), np.zeros((4, 4), int)]) == pytest.approx(
         np.median([d, object_diameter(discs(radius=5))]))
 
@@ -32,6 +33,10 @@ def test_scale_factor_and_diameter_checks():
     assert scale_factor(18, 22) == 1.0            # close enough: no resizing
     assert scale_factor(None, 22) == scale_factor(10, None) == 1.0
     assert scale_factor(1, 22) == 4.0             # clipped
+    # never enlarged past 64 megapixels: a 4096 x 4096 image grows at most 1.95x
+    assert scale_factor(5, 22, shape=(4096, 4096)) == pytest.approx(np.sqrt(64e6) / 4096)
+    assert scale_factor(5, 22, shape=(10000, 10000)) == 1.0
+    assert scale_factor(60, 22, shape=(10000, 10000)) == pytest.approx(22 / 60)
     assert check_diameter(None) is None and check_diameter("12.5") == 12.5
     for bad in ("big", -3, 0):
         with pytest.raises(ValueError, match="diameter"):

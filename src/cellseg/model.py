@@ -18,7 +18,8 @@ from cellseg.instances import InstanceParams, probs_to_labels
 from cellseg.io.write import atomic_path
 from cellseg.predict import DEFAULT_OVERLAP, DEFAULT_TILE, sliding_window, tta_predictor
 from cellseg.preprocess import DEFAULT_PERCENTILES, Normalization, fit_normalization, prepare
-from cellseg.rescale import check_diameter, object_diameter, resize, scale_factor, scaled_shape
+from cellseg.rescale import (MIN_OBJECTS, check_diameter, object_diameter, resize, scale_factor,
+                             scaled_shape)
 
 BUNDLED_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = "nuclei"
@@ -200,14 +201,16 @@ class Segmenter:
             backend ("auto", "torch", "onnx"), norm (a fixed intensity mapping, for the
             blocks of a huge image; default: this image's own).
         """
+        shape = image.shape[:2]
         if diameter == "auto":
             probs = self._probs(image, **options)
             labels = probs_to_labels(probs, self.params)
-            factor = scale_factor(object_diameter(labels), self.object_diameter)
+            measured = object_diameter(labels, min_objects=MIN_OBJECTS)
+            factor = scale_factor(measured, self.object_diameter, shape=shape)
             if factor == 1.0:
                 return labels, probs
         else:
-            factor = scale_factor(check_diameter(diameter), self.object_diameter)
+            factor = scale_factor(check_diameter(diameter), self.object_diameter, shape=shape)
         probs = self._probs(image, factor, **options)
         return probs_to_labels(probs, self.params), probs
 
@@ -217,8 +220,9 @@ class Segmenter:
         default at the image's native size (``diameter=None``)."""
         if diameter == "auto":
             return self.labels_and_probs(image, diameter=diameter, **options)[1]
-        return self._probs(image, scale_factor(check_diameter(diameter), self.object_diameter),
-                           **options)
+        factor = scale_factor(check_diameter(diameter), self.object_diameter,
+                              shape=image.shape[:2])
+        return self._probs(image, factor, **options)
 
     def segment(self, image: np.ndarray, **kwargs) -> np.ndarray:
         """(H, W) int32 label image of an (H, W[, C]) image; options as for
@@ -226,8 +230,10 @@ class Segmenter:
         return self.labels_and_probs(image, **kwargs)[0]
 
     def measure_diameter(self, image: np.ndarray, **kwargs) -> float | None:
-        """Typical object diameter (pixels) in ``image``, from a pass at its native size."""
-        return object_diameter(self.labels_and_probs(image, **{**kwargs, "diameter": None})[0])
+        """Typical object diameter (pixels) in ``image``, from a pass at its native size; None
+        with fewer than ``MIN_OBJECTS`` objects."""
+        labels = self.labels_and_probs(image, **{**kwargs, "diameter": None})[0]
+        return object_diameter(labels, min_objects=MIN_OBJECTS)
 
 
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> Segmenter:

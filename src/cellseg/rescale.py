@@ -12,15 +12,17 @@ import numpy as np
 
 TOLERANCE = 1.75          # no rescaling while objects are within 1.75x of the model's size
 FACTOR_LIMITS = (0.25, 4.0)
+MIN_OBJECTS = 3           # "auto" trusts a first pass with at least this many objects
+MAX_PIXELS = 64_000_000   # an image is never enlarged beyond this many pixels
 
 
-def object_diameter(labels: np.ndarray) -> float | None:
+def object_diameter(labels: np.ndarray, min_objects: int = 1) -> float | None:
     """Typical object diameter (pixels) of a label image: the equivalent-circle diameter of the
     object that holds the median foreground pixel (an area-weighted median, so fragments
-    and specks count little). None when there are no objects."""
+    and specks count little). None when there are fewer than ``min_objects`` objects."""
     areas = np.bincount(np.asarray(labels).ravel())[1:]
     areas = np.sort(areas[areas > 0])
-    if not len(areas):
+    if not len(areas) or len(areas) < min_objects:
         return None
     cum = np.cumsum(areas)
     median = areas[np.searchsorted(cum, cum[-1] / 2)]
@@ -47,17 +49,21 @@ def check_diameter(diameter: float | str | None) -> float | None:
 
 
 def scale_factor(diameter: float | None, model_diameter: float | None,
-                 tolerance: float | None = None) -> float:
+                 tolerance: float | None = None, shape: tuple[int, int] | None = None) -> float:
     """Resize factor taking objects of ``diameter`` px to ``model_diameter`` px; 1.0 when they
     are within ``tolerance`` x of it (default :data:`TOLERANCE`) or a size is unknown;
-    clipped to ``FACTOR_LIMITS``."""
+    clipped to ``FACTOR_LIMITS``, and for an image of ``shape`` (H, W) to at most
+    ``MAX_PIXELS`` after resizing."""
     tolerance = TOLERANCE if tolerance is None else tolerance
     if not diameter or not model_diameter or diameter <= 0:
         return 1.0
     f = model_diameter / diameter
     if max(f, 1 / f) <= tolerance:
         return 1.0
-    return float(np.clip(f, *FACTOR_LIMITS))
+    f = float(np.clip(f, *FACTOR_LIMITS))
+    if shape is not None and f > 1:
+        f = max(1.0, min(f, float(np.sqrt(MAX_PIXELS / (shape[0] * shape[1])))))
+    return f
 
 
 def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cellseg.nn.augment import NO_AUGMENT, AugmentConfig, crop, intensity, random_affine
+from cellseg.nn.augment import (NO_AUGMENT, AugmentConfig, crop, dim_objects, intensity,
+                                random_affine)
 from cellseg.nn.targets import make_targets
 
 
@@ -64,6 +65,8 @@ class CropDataset(Dataset):
         aug = self.augment
         matrix = random_affine(rng, aug) if aug is not NO_AUGMENT else None
         img, lab = crop(image, labels, centre, self.patch_size, matrix)
+        if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
+            img = dim_objects(img, lab, rng)
         img = intensity(img, rng, aug)
         return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation)
 
