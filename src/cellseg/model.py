@@ -171,6 +171,10 @@ class Segmenter:
         """Typical diameter (pixels) of the objects this model was trained on; None: unknown."""
         return self.meta.get("object_diameter")
 
+    def _factor(self, diameter: float | None, shape: tuple[int, int]) -> float:
+        """Resize factor for an (H, W) image whose objects are ``diameter`` px across."""
+        return scale_factor(check_diameter(diameter), self.object_diameter, shape=shape)
+
     def _probs(self, image: np.ndarray, factor: float = 1.0, *, tile: int = DEFAULT_TILE,
                overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2,
                backend: str | None = None, norm: Normalization | None = None) -> np.ndarray:
@@ -210,7 +214,7 @@ class Segmenter:
             if factor == 1.0:
                 return labels, probs
         else:
-            factor = scale_factor(check_diameter(diameter), self.object_diameter, shape=shape)
+            factor = self._factor(diameter, shape)
         probs = self._probs(image, factor, **options)
         return probs_to_labels(probs, self.params), probs
 
@@ -220,9 +224,7 @@ class Segmenter:
         default at the image's native size (``diameter=None``)."""
         if diameter == "auto":
             return self.labels_and_probs(image, diameter=diameter, **options)[1]
-        factor = scale_factor(check_diameter(diameter), self.object_diameter,
-                              shape=image.shape[:2])
-        return self._probs(image, factor, **options)
+        return self._probs(image, self._factor(diameter, image.shape[:2]), **options)
 
     def segment(self, image: np.ndarray, **kwargs) -> np.ndarray:
         """(H, W) int32 label image of an (H, W[, C]) image; options as for
