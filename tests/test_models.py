@@ -15,9 +15,9 @@ from cellseg.model import BUNDLED_DIR, bundled_models, load_model
 from cellseg.pipeline import run_segment
 from conftest import SAMPLES, shared
 
-# measured with the bundled models and their current thresholds: samples DSB 0.316 (0.306 with
-# --diameter off; the histology sample's nuclei are 1.9x the model's and get resized);
-# fluorescence sample DSB 0.425, AP50 0.723; cells model on Usiigaci set18: AP50 0.877
+# measured with the bundled models and their current thresholds (default --diameter auto):
+# samples DSB 0.307; fluorescence sample DSB 0.421, AP50 0.723; cells model on Usiigaci set18:
+# AP50 0.877
 SAMPLE_DSB_FLOOR = 0.26
 FLUO_DSB_FLOOR = 0.37
 FLUO_AP50_FLOOR = 0.65
