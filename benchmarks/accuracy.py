@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from cellseg.classical import segment_otsu
+from cellseg.cli import parse_diameter
 from cellseg.metrics import image_scores, summarize
 from cellseg.io.datasets import detect_layout, dsb_image_type, open_dataset
 from cellseg.model import load_model
@@ -35,7 +36,7 @@ def main() -> None:
                     help="object diameter in pixels, auto (the default of cellseg segment) or off")
     args = ap.parse_args()
     model = load_model(args.model)
-    diameter = None if args.diameter == "off" else args.diameter
+    diameter = parse_diameter(args.diameter)
     data = Path(args.data) if args.data else DATA.get(args.model)
     if data is None:
         raise SystemExit("give --data for a model that is not bundled")

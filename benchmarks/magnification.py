@@ -22,7 +22,6 @@ from cellseg import rescale
 from cellseg.io.datasets import open_dataset
 from cellseg.metrics import image_scores, summarize
 from cellseg.model import load_model
-from cellseg.rescale import TOLERANCE
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",
@@ -47,7 +46,7 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=3, help="use every n-th validation image")
     ap.add_argument("--factors", type=float, nargs="+", default=[0.5, 1.0, 2.0, 3.0])
     ap.add_argument("--tolerance", type=float, default=None,
-                    help=f"resize when objects are off by more than this (default {TOLERANCE})")
+                    help=f"resize when objects are off by more than this (default {rescale.TOLERANCE})")
     args = ap.parse_args()
     if args.tolerance:
         rescale.TOLERANCE = args.tolerance

@@ -80,8 +80,8 @@ def segment(
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
-                             diameter=parse_diameter(diameter), redo=redo, quiet=quiet, save_probs=save_probs, client=client,
-                             block=block_size)
+                             diameter=parse_diameter(diameter), redo=redo, quiet=quiet,
+                             save_probs=save_probs, client=client, block=block_size)
     except InputError as exc:
         fail(str(exc))
     finally:

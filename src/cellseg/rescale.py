@@ -22,7 +22,7 @@ def object_diameter(labels: np.ndarray, min_objects: int = 1) -> float | None:
     and specks count little). None when there are fewer than ``min_objects`` objects."""
     areas = np.bincount(np.asarray(labels).ravel())[1:]
     areas = np.sort(areas[areas > 0])
-    if not len(areas) or len(areas) < min_objects:
+    if len(areas) < max(1, min_objects):
         return None
     cum = np.cumsum(areas)
     median = areas[np.searchsorted(cum, cum[-1] / 2)]
@@ -49,16 +49,14 @@ def check_diameter(diameter: float | str | None) -> float | None:
 
 
 def scale_factor(diameter: float | None, model_diameter: float | None,
-                 tolerance: float | None = None, shape: tuple[int, int] | None = None) -> float:
+                 shape: tuple[int, int] | None = None) -> float:
     """Resize factor taking objects of ``diameter`` px to ``model_diameter`` px; 1.0 when they
-    are within ``tolerance`` x of it (default :data:`TOLERANCE`) or a size is unknown;
-    clipped to ``FACTOR_LIMITS``, and for an image of ``shape`` (H, W) to at most
-    ``MAX_PIXELS`` after resizing."""
-    tolerance = TOLERANCE if tolerance is None else tolerance
+    are within :data:`TOLERANCE` x of it or a size is unknown; clipped to ``FACTOR_LIMITS``,
+    and for an image of ``shape`` (H, W) to at most ``MAX_PIXELS`` after resizing."""
     if not diameter or not model_diameter or diameter <= 0:
         return 1.0
     f = model_diameter / diameter
-    if max(f, 1 / f) <= tolerance:
+    if max(f, 1 / f) <= TOLERANCE:
         return 1.0
     f = float(np.clip(f, *FACTOR_LIMITS))
     if shape is not None and f > 1:
