@@ -129,11 +129,17 @@ class Segmenter:
         """The intensity mapping this model applies to ``image`` (or a subsample of it)."""
         spec = self.meta.get("input", {})
         return fit_normalization(image, invert=spec.get("invert", "auto"),
-                                 percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)))
+                                 percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)),
+                                 channel=self.channel)
+
+    @property
+    def channel(self) -> str:
+        """The input channel this model reads: "gray" or "hematoxylin"."""
+        return self.meta.get("input", {}).get("channels", "gray")
 
     def prepare(self, image: np.ndarray, norm: Normalization | None = None) -> np.ndarray:
         """Image (H, W[, C]) -> network input (1, H, W) float32, as at training time."""
-        return prepare(image, norm=norm or self.normalization(image))[None]
+        return prepare(image, norm=norm or self.normalization(image), channel=self.channel)[None]
 
     def tile_predictor(self, backend: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
         """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities.

@@ -67,6 +67,39 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return x.astype(np.float32).mean(axis=-1)
 
 
+def hematoxylin(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB stained tissue -> (H, W) float32 hematoxylin optical density (nuclear
+    stain; colour deconvolution of Ruifrok & Johnston, ``skimage.color.rgb2hed``).
+
+    Gray input (2-D, or channels that do not differ) has no stain to separate: it is returned
+    as its inverted gray value, so dark objects still come out bright.
+    """
+    from skimage.color import rgb2hed
+    x = np.asarray(image)
+    if x.ndim == 2 or x.shape[-1] < 3:
+        g = to_gray(x)
+        return (g.max() - g).astype(np.float32) if g.size else g
+    rgb = x[..., :3]
+    if rgb.dtype == np.uint8 or rgb.dtype == np.uint16:
+        rgb = rgb.astype(np.float32) / np.iinfo(rgb.dtype).max
+    else:
+        lo, hi = intensity_range(rgb, 0.0, 100.0)
+        rgb = scale(rgb, lo, hi)
+    return rgb2hed(np.clip(rgb, 0, 1))[..., 0].astype(np.float32)
+
+
+CHANNELS = {"gray": to_gray, "hematoxylin": hematoxylin}
+
+
+def to_channel(image: np.ndarray, channel: str = "gray") -> np.ndarray:
+    """The single (H, W) float32 channel a model reads: ``"gray"`` (luminance) or
+    ``"hematoxylin"`` (stain-deconvolved nuclear channel of RGB tissue)."""
+    try:
+        return CHANNELS[channel](image)
+    except KeyError:
+        raise ValueError(f"unknown input channel {channel!r}; choose {', '.join(CHANNELS)}") from None
+
+
 def has_bright_background(gray: np.ndarray) -> bool:
     """True when objects are dark on a bright background (brightfield, H&E).
 
@@ -89,10 +122,11 @@ class Normalization:
 
 
 def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
-                      percentiles: tuple[float, float] = DEFAULT_PERCENTILES) -> Normalization:
+                      percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+                      channel: str = "gray") -> Normalization:
     """The normalization :func:`prepare` applies to ``image`` (or to a subsample of a huge
     image, so that every block of it is prepared the same way)."""
-    gray = to_gray(image)
+    gray = to_channel(image, channel)
     lo, hi = intensity_range(gray, *percentiles)
     flip = has_bright_background(gray) if invert == "auto" else bool(invert)
     return Normalization(lo, hi, flip)
@@ -100,7 +134,7 @@ def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
 
 def prepare(image: np.ndarray, *, invert: str | bool = "auto",
             percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
-            norm: Normalization | None = None) -> np.ndarray:
+            norm: Normalization | None = None, channel: str = "gray") -> np.ndarray:
     """The standard input of every segmenter: (H, W) float32, objects bright, ~[0, 1].
 
     Parameters
@@ -109,8 +143,9 @@ def prepare(image: np.ndarray, *, invert: str | bool = "auto",
     invert : "auto" (invert when objects are dark on bright), True, or False.
     percentiles : low/high percentiles mapped to 0 and 1.
     norm : a fixed normalization (from :func:`fit_normalization`) instead of this image's own.
+    channel : "gray" or "hematoxylin" (see :func:`to_channel`).
     """
-    gray = to_gray(image)
+    gray = to_channel(image, channel)
     norm = norm or fit_normalization(gray, invert=invert, percentiles=percentiles)
     x = scale(gray, norm.lo, norm.hi)
     return 1.0 - x if norm.invert else x

@@ -107,6 +107,14 @@ def read_dsb(root: str | Path) -> list[Item]:
 
 # --- paired folders ----------------------------------------------------------------------------
 
+def tcga_patient(name: str) -> str:
+    """The patient part of a TCGA barcode at the start of ``name`` ("TCGA-A7-A13E-01Z-00-DX1"
+    -> "TCGA-A7-A13E"), so that tiles of one patient stay on one side of a split; "" if none."""
+    import re
+    m = re.match(r"(TCGA-[0-9A-Z]{2}-[0-9A-Z]{4})", name, flags=re.IGNORECASE)
+    return m.group(1).upper() if m else ""
+
+
 def read_paired(root: str | Path, images: str = "images", masks: str = "masks") -> list[Item]:
     """Items of ``root/images/*`` matched by stem with ``root/masks/*``.
 
@@ -125,7 +133,7 @@ def read_paired(root: str | Path, images: str = "images", masks: str = "masks") 
                                               f"{img.stem}_labels") if k in mask_files), None)
         if mask is None:
             raise InputError(img, f"no mask with the same name in {mask_dir}")
-        items.append(Item(img.stem, "", img,
+        items.append(Item(img.stem, tcga_patient(img.stem), img,
                           lambda i=img, m=mask: (read_image(i), as_labels(read_image(m)))))
     if not items:
         raise InputError(img_dir, "folder holds no images")

@@ -56,6 +56,10 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     invert: str = "auto"
+    channels: str = "gray"         # network input: gray | hematoxylin (stain-deconvolved RGB)
+    types: list = field(default_factory=list)  # keep only these image types (fluorescence,
+                                   # brightfield, histology); empty: all
+    bf16: bool = False             # bfloat16 autocast on CPU (measured slower on some CPUs)
     augment: dict = field(default_factory=dict)
 
     @classmethod
@@ -78,18 +82,25 @@ class TrainConfig:
             raise InputError(path, str(exc)) from exc
 
 
-def _load_items(data: list[str | Path], quiet: bool):
-    """All annotated items of the datasets, prepared: (ids, groups, strata, images, labels)."""
+def _load_items(data: list[str | Path], quiet: bool, types: list[str] = ()):
+    """All annotated items of the datasets, prepared: (ids, groups, strata, images, labels).
+
+    The stratum of an item is its image type, prefixed by its dataset's folder name when
+    several datasets are given (so a split and the crop sampling balance the sources too).
+    """
     from tqdm import tqdm
     from cellseg.io.datasets import dsb_image_type, open_dataset
     from cellseg.nn.data import appearance_groups
     ids, groups, strata, images, labels = [], [], [], [], []
-    items = [it for p in data for it in open_dataset(p)]
-    for item in tqdm(items, desc="loading", disable=quiet, unit="img"):
+    items = [(Path(p).name, it) for p in data for it in open_dataset(p)]
+    for source, item in tqdm(items, desc="loading", disable=quiet, unit="img"):
         image, lab = item.load()
+        kind = dsb_image_type(image)
+        if types and kind not in types:
+            continue
         ids.append(item.id)
         groups.append(item.group)
-        strata.append(dsb_image_type(image))
+        strata.append(f"{source}:{kind}" if len(data) > 1 else kind)
         images.append(image)
         labels.append(lab)
     if not all(groups):
@@ -301,7 +312,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     fg_loss = get_loss(cfg.loss)
     torch.manual_seed(cfg.seed)
 
-    ids, groups, strata, raw, labels = _load_items(list(data), quiet)
+    ids, groups, strata, raw, labels = _load_items(list(data), quiet, cfg.types)
     if cfg.val_groups:
         val_idx = [i for i, g in enumerate(groups) if g in set(cfg.val_groups)]
         tr_idx = [i for i in range(len(ids)) if i not in set(val_idx)]
@@ -311,7 +322,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     if not tr_idx or not val_idx:
         raise InputError(data[0], f"need images for training and validation, got {len(tr_idx)} "
                          f"and {len(val_idx)} (of {len(ids)})")
-    prepared = [prepare(im, invert=cfg.invert) for im in raw]
+    prepared = [prepare(im, invert=cfg.invert, channel=cfg.channels) for im in raw]
     train_set = CropDataset([prepared[i] for i in tr_idx], [labels[i] for i in tr_idx],
                             patch_size=cfg.patch_size,
                             samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
@@ -327,7 +338,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     counts = {s: sum(1 for i in tr_idx if strata[i] == s) for s in sorted(set(strata))}
     model = Segmenter.new(
         unet_cfg, object_diameter=typical_diameter([labels[i] for i in tr_idx]),
-        input={"channels": "gray", "invert": cfg.invert, "percentiles": [1.0, 99.8]},
+        input={"channels": cfg.channels, "invert": cfg.invert, "percentiles": [1.0, 99.8]},
         training={"config": asdict(cfg), "data": [str(p) for p in data],
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts,
@@ -388,7 +399,8 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
                 x, y = x.to(device), y.to(device)
                 if not cuda:
                     x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast("cuda" if cuda else "cpu", enabled=cuda, dtype=torch.bfloat16):
+                with torch.autocast("cuda" if cuda else "cpu", enabled=cuda or cfg.bf16,
+                                    dtype=torch.bfloat16):
                     logits = step_net(x)
                 loss = segmentation_loss(logits.float(), y, fg_loss)
                 opt.zero_grad(set_to_none=True)
