@@ -16,11 +16,11 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from cellseg.classical import segment_otsu
+from cellseg.core.classical import segment_otsu
 from cellseg.cli import parse_diameter
-from cellseg.metrics import image_scores, summarize
+from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import detect_layout, dsb_image_type, open_dataset
-from cellseg.model import load_model
+from cellseg.model.store import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",

@@ -12,8 +12,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from cellseg.classical import segment_otsu
-from cellseg.metrics import image_scores, summarize
+from cellseg.core.classical import segment_otsu
+from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import dsb_image_type, read_dsb
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from cellseg.distributed import make_client
-from cellseg.pipeline import run_segment
+from cellseg.jobs.segment_batch import run_segment
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,9 +21,9 @@ import numpy as np
 import tifffile
 
 from cellseg.io.images import read_image
-from cellseg.large import segment_large
-from cellseg.model import load_model
-from cellseg.preprocess import to_gray
+from cellseg.jobs.segment_huge import segment_large
+from cellseg.model.store import load_model
+from cellseg.core.preprocess import to_gray
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,8 +20,8 @@ from skimage.transform import resize
 
 from cellseg import rescale
 from cellseg.io.datasets import open_dataset
-from cellseg.metrics import image_scores, summarize
-from cellseg.model import load_model
+from cellseg.core.metrics import image_scores, summarize
+from cellseg.model.store import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",

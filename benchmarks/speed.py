@@ -40,11 +40,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     os.environ.setdefault("CELLSEG_CACHE", tempfile.mkdtemp())
     from cellseg.io.images import read_image
-    from cellseg.model import Segmenter, load_model
-    from cellseg.nn.data import CropDataset
-    from cellseg.nn.losses import get_loss, segmentation_loss
-    from cellseg.nn.unet import UNetConfig
-    from cellseg.predict import sliding_window
+    from cellseg.model import TrainedModel, load_model
+    from cellseg.training.data import CropDataset
+    from cellseg.training.losses import get_loss, segmentation_loss
+    from cellseg.model.unet import UNetConfig
+    from cellseg.core.tiling import sliding_window
 
     rep = 2 if args.quick else 5
     print(f"torch {torch.__version__}, {args.threads} threads, CUDA: {torch.cuda.is_available()}")
@@ -54,7 +54,7 @@ def main() -> None:
     print("\ntraining step, batch 8 of 256x256 crops")
     for width in (16, 32):
         for layout in ("contiguous", "channels_last"):
-            model = Segmenter.new(UNetConfig(width=width))
+            model = TrainedModel.new(UNetConfig(width=width))
             net = model.net.train()
             xb = x
             if layout == "channels_last":
@@ -82,7 +82,7 @@ def main() -> None:
     print("\ninference on a 1024x1024 image, probabilities only; tiles of 512 (9 overlapping) "
           "or the whole image (1024, the default)")
     for width, tile in ((16, 512), (16, 1024), (32, 1024)):
-        model = Segmenter.new(UNetConfig(width=width))
+        model = TrainedModel.new(UNetConfig(width=width))
         model.net.eval()
         prepared = model.prepare(image)
         for backend in ("torch-contiguous", "torch-channels_last", "onnx"):

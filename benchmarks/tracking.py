@@ -18,9 +18,9 @@ from pathlib import Path
 import tifffile
 
 from cellseg.cli import parse_diameter
-from cellseg.pipeline import make_segmenter
-from cellseg.track_eval import evaluate_tracking
-from cellseg.track_run import run_track
+from cellseg.segmenter import make_segmenter
+from cellseg.core.track_metrics import evaluate_tracking
+from cellseg.jobs.track_movie import run_track
 
 ROOT = Path(__file__).resolve().parents[1]
 CTC = ROOT.parent / "shared/data/ctc"
@@ -36,13 +36,13 @@ def main() -> None:
     ap.add_argument("--diameter", default="auto", help="as cellseg track --diameter")
     args = ap.parse_args()
     diameter = parse_diameter(args.diameter)
-    print(f"method: {make_segmenter(args.method, args.model, diameter=diameter)[1]}")
+    print(f"method: {make_segmenter(method=args.method, model=args.model, diameter=diameter).describe()}")
     print(f"{'sequence':<22}{'frames':>7}{'SEG':>7}{'countMAE':>9}{'count%':>8}{'area%':>7}"
           f"{'links':>7}{'link acc':>9}{'div':>5}{'div acc':>8}{'frames/s':>9}{'peakMB':>8}")
     for seq in sorted(Path(args.data).glob("*/01")):
         # as cellseg track: one object size per movie, measured on its first frame
-        segmenter, _ = make_segmenter(args.method, args.model, diameter=diameter,
-                                      same_scale=True)
+        segmenter = make_segmenter(method=args.method, model=args.model, diameter=diameter,
+                                   same_scale=True)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             tracks = run_track(seq, tmp, segmenter, quiet=True, max_frames=args.max_frames,

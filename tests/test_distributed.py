@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import tifffile
 
-from cellseg.pipeline import run_segment
+from cellseg.jobs.segment_batch import run_segment
 from conftest import SAMPLES
 
 

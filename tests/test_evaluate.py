@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cellseg.metrics import contingency, evaluate, image_scores, iou_matrix
+from cellseg.core.metrics import contingency, evaluate, image_scores, iou_matrix
 
 
 def squares(*boxes, shape=(20, 20)):
@@ -26,12 +26,12 @@ def test_perfect():
 def test_both_empty_and_prediction_empty():
     empty = np.zeros((20, 20), np.int32)
     assert evaluate(empty, empty)["dsb_score"] == 1.0
-    s = evaluate(empty, squares(A))
+    s = evaluate(squares(A), empty)
     assert s["dsb_score"] == 0 and s["ap50"] == 0 and s["count_mae"] == 1 and s["seg"] == 0
 
 
 def test_one_missed():
-    s = evaluate(squares(A), squares(A, B))
+    s = evaluate(squares(A, B), squares(A))
     assert s["dsb_score"] == pytest.approx(0.5)  # 1 TP, 1 FN at every threshold
     assert s["f1_50"] == pytest.approx(2 / 3)
     assert s["seg"] == pytest.approx(0.5)
@@ -50,7 +50,7 @@ def test_one_split():
 def test_one_merged():
     truth = squares((0, 4, 0, 4), (0, 4, 4, 8))      # two 16 px squares
     pred = squares((0, 4, 0, 8))                     # one 32 px
-    s = evaluate(pred, truth)
+    s = evaluate(truth, pred)
     # each true square has IoU 16/32 = 0.5 with the merged object: not above 0.5, no match
     assert s["dsb_score"] == 0 and s["count_mae"] == 1
     # SEG: the merged object covers all of each square (> half), so each scores its IoU 0.5
@@ -75,7 +75,7 @@ def test_contingency_and_iou_known_values():
 def test_ap_is_pooled_over_images():
     t1, p1 = squares(A, B), squares(A, B)
     t2, p2 = squares(A), np.zeros((20, 20), np.int32)
-    s = evaluate([p1, p2], [t1, t2])
+    s = evaluate([t1, t2], [p1, p2])
     assert s["ap50"] == pytest.approx(2 / 3)   # 2 TP, 1 FN pooled
     assert s["dsb_score"] == pytest.approx(0.5)  # per image 1 and 0
 

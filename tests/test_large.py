@@ -4,8 +4,8 @@ import pytest
 import tifffile
 from scipy import ndimage as ndi
 
-from cellseg.metrics import evaluate
-from cellseg.large import blocks, open_lazy, segment_blocks, subsample, write_tiled_tiff
+from cellseg.core.metrics import evaluate
+from cellseg.jobs.segment_huge import blocks, open_lazy, segment_blocks, subsample, write_tiled_tiff
 from conftest import discs
 
 
@@ -32,7 +32,7 @@ def test_blocks_reproduce_whole_image_exactly(tmp_path):
     stitched = np.asarray(zarr.open(str(tmp_path / "labels.zarr"), mode="r")[:])
     whole = threshold_labels(image)
     assert n == whole.max()
-    s = evaluate(stitched, whole)
+    s = evaluate(whole, stitched)
     assert s["dsb_score"] == 1.0 and s["pixel_iou"] == 1.0
     # objects really crossed block edges
     edges = np.zeros(image.shape, bool)
@@ -48,7 +48,7 @@ def test_margin_too_small_is_visible(tmp_path):
     n, _ = segment_blocks(image, threshold_labels, tmp_path / "l.zarr", block=200, margin=2)
     import zarr
     stitched = np.asarray(zarr.open(str(tmp_path / "l.zarr"), mode="r")[:])
-    assert evaluate(stitched, threshold_labels(image))["dsb_score"] < 0.99
+    assert evaluate(threshold_labels(image), stitched)["dsb_score"] < 0.99
 
 
 def test_tiled_tiff_output_and_subsample(tmp_path):
@@ -65,9 +65,9 @@ def test_real_model_blocks_agree_with_whole_image(tmp_path):
     """The bundled model on a real 1100 x 1100 nuclei mosaic: block-by-block (blocks of 512,
     so many nuclei cross block edges) finds the same nuclei as one whole-image pass."""
     from cellseg.io.images import read_image
-    from cellseg.large import segment_large
-    from cellseg.model import load_model
-    from cellseg.preprocess import to_gray
+    from cellseg.jobs.segment_huge import segment_large
+    from cellseg.model.store import load_model
+    from cellseg.core.preprocess import to_gray
     from conftest import SAMPLES
     tile = to_gray(read_image(SAMPLES / "images" / "fluorescence_0287e7ee.png")).astype(np.uint8)
     image = np.tile(tile, (1 + 1100 // tile.shape[0], 1 + 1100 // tile.shape[1]))[:1100, :1100]
@@ -76,6 +76,6 @@ def test_real_model_blocks_agree_with_whole_image(tmp_path):
     res = segment_large(tmp_path / "scan.tif", tmp_path / "out", model, block=512, quiet=True)
     stitched = tifffile.imread(res["labels"]).astype(np.int32)
     whole = model.segment(image)
-    s = evaluate(stitched, whole)
+    s = evaluate(whole, stitched)
     assert whole.max() > 200
     assert s["f1_50"] >= 0.98 and s["pixel_iou"] >= 0.98, s  # measured 0.987 and 0.990

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cellseg.nn.losses import LOSSES, get_loss
+from cellseg.training.losses import LOSSES, get_loss
 
 LOGITS = torch.tensor([0.0, math.log(3.0)]).view(1, 1, 1, 2)
 TARGET = torch.tensor([1.0, 0.0]).view(1, 1, 1, 2)
@@ -52,8 +52,8 @@ def test_unknown_loss_lists_the_names():
 
 def test_separation_weight_and_weighted_distance_loss():
     import numpy as np
-    from cellseg.nn.losses import segmentation_loss
-    from cellseg.nn.targets import make_targets, separation_weight
+    from cellseg.training.losses import segmentation_loss
+    from cellseg.training.targets import make_targets, separation_weight
     lab = np.zeros((20, 30), np.int32)
     lab[5:15, 5:15] = 1
     lab[5:15, 15:25] = 2  # touches object 1 along columns 14|15

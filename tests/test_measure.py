@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cellseg.measurements import measure, summarize
+from cellseg.core.measure import measure, summarize
 from conftest import discs
 
 

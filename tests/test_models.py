@@ -8,11 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from cellseg.evaluate_run import evaluate_folder
+from cellseg.jobs.evaluate_folder import evaluate_folder
 from cellseg.io.datasets import read_paired
-from cellseg.metrics import evaluate
-from cellseg.model import BUNDLED_DIR, bundled_models, load_model
-from cellseg.pipeline import run_segment
+from cellseg.core.metrics import evaluate
+from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
+from cellseg.jobs.segment_batch import run_segment
 from conftest import SAMPLES, shared
 
 # measured with the bundled models and their current thresholds (default --diameter auto):
@@ -46,7 +46,7 @@ def test_fluorescence_sample_floor():
     model = load_model("nuclei")
     item = next(it for it in read_paired(SAMPLES) if it.id.startswith("fluorescence_"))
     image, truth = item.load()
-    s = evaluate(model.segment(image), truth)
+    s = evaluate(truth, model.segment(image))
     assert s["dsb_score"] >= FLUO_DSB_FLOOR and s["ap50"] >= FLUO_AP50_FLOOR
 
 
@@ -54,5 +54,5 @@ def test_cells_model_on_a_validation_set():
     from cellseg.io.datasets import read_usiigaci
     item = read_usiigaci(shared("usiigaci", "set18"))[0]
     image, truth = item.load()
-    s = evaluate(load_model("cells").segment(image), truth)
+    s = evaluate(truth, load_model("cells").segment(image))
     assert s["ap50"] >= CELLS_AP50_FLOOR

@@ -5,20 +5,20 @@ import pytest
 import torch
 
 from cellseg.errors import InputError
-from cellseg.instances import probs_to_labels
-from cellseg.model import Segmenter, load_model
-from cellseg.nn.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects
-from cellseg.nn.data import CropDataset, group_split
-from cellseg.nn.targets import centre_distance, make_targets, touching_borders
-from cellseg.nn.unet import UNet, UNetConfig
-from cellseg.predict import sliding_window
+from cellseg.core.instances import probs_to_labels
+from cellseg.model import TrainedModel, load_model, save_model
+from cellseg.training.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects
+from cellseg.training.data import CropDataset, group_split
+from cellseg.training.targets import centre_distance, make_targets, touching_borders
+from cellseg.model.unet import UNet, UNetConfig
+from cellseg.core.tiling import sliding_window
 from conftest import discs, shared
 
 
-def tiny_model(seed=0, **kw) -> Segmenter:
+def tiny_model(seed=0, **kw) -> TrainedModel:
     torch.manual_seed(seed)
     cfg = UNetConfig(width=4, depth=2, **kw)
-    m = Segmenter.new(cfg)
+    m = TrainedModel.new(cfg)
     m.net.eval()
     return m
 
@@ -106,7 +106,7 @@ def test_tiled_prediction_equals_whole_image():
 def test_save_load_round_trip_identical(tmp_path):
     m = tiny_model()
     m.params.seed_threshold = 0.42
-    m.save(tmp_path / "m")
+    save_model(m, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     image = (discs((96, 96)) * 100).astype(np.uint16)
     assert np.array_equal(m.predict_probs(image), loaded.predict_probs(image))
@@ -122,9 +122,26 @@ def test_16bit_rgb_and_odd_sizes_go_through():
         assert labels.shape == image.shape[:2] and labels.dtype == np.int32
 
 
+def test_changed_weights_are_refused_by_their_checksum(tmp_path):
+    save_model(tiny_model(), tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert len(card["weights_sha256"]) == 64
+    load_model(tmp_path / "m")  # intact: loads
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # flip one bit of one weight
+    weights.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="do not match the SHA-256") as err:
+        load_model(tmp_path / "m")
+    assert str(err.value).count("\n") == 0 and str(weights) in str(err.value)
+
+
 def test_corrupt_and_foreign_model_files(tmp_path):
     m = tiny_model()
-    m.save(tmp_path / "m")
+    save_model(m, tmp_path / "m")
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    del card["weights_sha256"]  # a card written before checksums: the reader still says why
+    (tmp_path / "m" / "model.json").write_text(json.dumps(card))
     (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(InputError, match="not a safetensors weights file"):
         load_model(tmp_path / "m")
@@ -138,7 +155,7 @@ def test_corrupt_and_foreign_model_files(tmp_path):
 
 
 def test_weights_of_another_architecture(tmp_path):
-    tiny_model().save(tmp_path / "m")
+    save_model(tiny_model(), tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     meta["architecture"]["width"] = 8
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
@@ -154,7 +171,7 @@ def test_instances_split_touching_objects():
 
 
 def test_fragments_removed_relative_to_the_median_object():
-    from cellseg.instances import InstanceParams
+    from cellseg.core.instances import InstanceParams
     lab = discs((60, 100), centres=((20, 20), (20, 60), (45, 40)), radius=10)  # ~314 px each
     lab[50:54, 80:84] = 4   # a 16-pixel fragment
     probs = make_targets(lab)
@@ -167,8 +184,8 @@ def test_fragments_removed_relative_to_the_median_object():
 def test_training_on_real_crops_lowers_the_loss():
     """A tiny model trained for a few steps on real DSB crops: the loss falls."""
     from cellseg.io.datasets import read_dsb
-    from cellseg.nn.losses import get_loss, segmentation_loss
-    from cellseg.preprocess import prepare
+    from cellseg.training.losses import get_loss, segmentation_loss
+    from cellseg.core.preprocess import prepare
     items = read_dsb(shared("dsb2018", "stage1_train"))[:6]
     pairs = [it.load() for it in items]
     ds = CropDataset([prepare(im) for im, _ in pairs], [lab for _, lab in pairs], patch_size=64,

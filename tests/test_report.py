@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellseg.classical import segment_otsu
-from cellseg.evaluate_run import evaluate_folder, write_artifacts
-from cellseg.pipeline import run_segment
-from cellseg.report import build_report
-from cellseg.track_run import run_track
+from cellseg.jobs.evaluate_folder import evaluate_folder, write_artifacts
+from cellseg.jobs.segment_batch import run_segment
+from cellseg.viz.report import build_report
+from cellseg.segmenter import make_segmenter
+from cellseg.jobs.track_movie import run_track
 from conftest import SAMPLES
 from test_track import moving_discs
 
@@ -49,7 +49,7 @@ def report_runs(tmp_path_factory):
     ev.mkdir()
     scores, per_image, base = evaluate_folder(seg, SAMPLES, log=lambda m: None)
     import json
-    from cellseg.evaluate_run import json_ready
+    from cellseg.jobs.evaluate_folder import json_ready
     doc = json_ready(scores)
     doc["otsu_baseline"] = json_ready(base)
     (ev / "scores.json").write_text(json.dumps(doc))
@@ -58,7 +58,7 @@ def report_runs(tmp_path_factory):
     trk = tmp / "track"
     frames = [(30 + 150 * (lab > 0)).astype(np.uint8) for lab in moving_discs()]
     tifffile.imwrite(tmp / "movie.tif", np.stack(frames))
-    run_track(tmp / "movie.tif", trk, segment_otsu, quiet=True)
+    run_track(tmp / "movie.tif", trk, make_segmenter(method="otsu"), quiet=True)
     return {"segment": seg, "evaluate": ev, "track": trk}
 
 

@@ -4,10 +4,10 @@ import pytest
 from skimage.transform import resize
 
 from cellseg.io.datasets import read_paired
-from cellseg.metrics import evaluate
-from cellseg.model import load_model
-from cellseg.pipeline import make_segmenter
-from cellseg.rescale import check_diameter, object_diameter, scale_factor, typical_diameter
+from cellseg.core.metrics import evaluate
+from cellseg.model.store import load_model
+from cellseg.segmenter import make_segmenter
+from cellseg.core.rescale import check_diameter, object_diameter, scale_factor, typical_diameter
 from conftest import SAMPLES, discs
 
 # measured on the fluorescence sample shown at 3x its size (nuclei ~65 px across instead of
@@ -59,8 +59,8 @@ def test_auto_diameter_rescues_a_magnified_image():
     image, truth = _magnified_fluorescence(3.0)
     labels, probs = model.labels_and_probs(image, diameter="auto")
     assert labels.shape == truth.shape and probs.shape == (2, *truth.shape)
-    native = evaluate(model.segment(image, diameter=None), truth)["dsb_score"]
-    auto = evaluate(labels, truth)["dsb_score"]
+    native = evaluate(truth, model.segment(image, diameter=None))["dsb_score"]
+    auto = evaluate(truth, labels)["dsb_score"]
     assert auto >= MAGNIFIED_DSB_FLOOR and auto > native + 0.1
     # the measured diameter, given by hand, gives the same labels
     given = model.segment(image, diameter=model.measure_diameter(image))
@@ -76,12 +76,12 @@ def test_movie_frames_share_one_scale(monkeypatch):
         calls.append(image.shape)
         return real(self, image, **kw)
     monkeypatch.setattr(type(model), "measure_diameter", counting)
-    segment, desc = make_segmenter("unet", "nuclei", diameter="auto", same_scale=True)
+    segment = make_segmenter(model="nuclei", diameter="auto", same_scale=True)
     image, _ = _magnified_fluorescence(3.0)
     segment(image)
-    later = segment(image[::-1])  # a later frame: segmented at the first frame's diameter
-    assert len(calls) == 1 and desc["diameter"] == "auto"
+    later = segment(image[::-1]).labels  # a later frame: segmented at the first frame's diameter
+    assert len(calls) == 1 and segment.describe()["diameter"] == "auto"
     d = real(model, image)
     assert np.array_equal(later, model.segment(image[::-1], diameter=d))
     with pytest.raises(ValueError, match="diameter"):
-        make_segmenter("unet", "nuclei", diameter="large")
+        make_segmenter(model="nuclei", diameter="large")

@@ -3,11 +3,11 @@ import pandas as pd
 import pytest
 import tifffile
 
-from cellseg.classical import segment_otsu
 from cellseg.io.movies import open_movie
-from cellseg.tracking import Tracker
-from cellseg.track_run import compare_manual, run_track
-from cellseg.wells import fill_background, grid_boxes, parse_grid
+from cellseg.core.tracking import Tracker
+from cellseg.segmenter import make_segmenter
+from cellseg.jobs.track_movie import compare_manual, run_track
+from cellseg.core.wells import fill_background, grid_boxes, parse_grid
 from conftest import discs
 
 
@@ -48,7 +48,7 @@ def test_track_movie_outputs(tmp_path):
     frames = [(30 + 150 * (lab > 0)).astype(np.uint8) for lab in moving_discs()]
     tifffile.imwrite(tmp_path / "movie.tif", np.stack(frames))
     out = tmp_path / "out"
-    tracks = run_track(tmp_path / "movie.tif", out, segment_otsu, quiet=True)
+    tracks = run_track(tmp_path / "movie.tif", out, make_segmenter(method="otsu"), quiet=True)
     stack = tifffile.imread(out / "tracked.tif")
     assert stack.shape == (6, 96, 96)
     assert tracks["track_id"].nunique() == 2

@@ -7,9 +7,9 @@ SEG 0.50, link accuracy 0.93, count relative error 0.40).
 """
 import tifffile
 
-from cellseg.classical import segment_otsu
-from cellseg.track_eval import evaluate_tracking
-from cellseg.track_run import run_track
+from cellseg.core.track_metrics import evaluate_tracking
+from cellseg.segmenter import make_segmenter
+from cellseg.jobs.track_movie import run_track
 from conftest import shared
 
 FRAMES = 8
@@ -20,7 +20,7 @@ COUNT_ERROR_CEILING = 0.6
 
 def test_sim_movie_first_frames(tmp_path):
     seq = shared("ctc", "Fluo-N2DH-SIM+", "01")
-    tracks = run_track(seq, tmp_path, segment_otsu, quiet=True, max_frames=FRAMES, gif=False)
+    tracks = run_track(seq, tmp_path, make_segmenter(method="otsu"), quiet=True, max_frames=FRAMES, gif=False)
     with tifffile.TiffFile(tmp_path / "tracked.tif") as tif:
         frames = [p.asarray() for p in tif.pages]
     assert len(frames) == FRAMES

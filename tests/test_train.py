@@ -11,15 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellseg.model import load_model
+from cellseg.model.store import load_model
 from conftest import discs
 
 TINY = """epochs: {epochs}
 steps_per_epoch: 3
 batch_size: 2
 patch_size: 64
-width: 4
-depth: 2
+network: {{width: 4, depth: 2}}
 val_fraction: 0.25
 val_max_images: 2
 lr: 0.01
@@ -73,7 +72,14 @@ def test_bad_loss_and_bad_config(dataset, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochz: 3\n")
     r = cli("train", dataset, "-o", tmp_path / "m", "--config", bad, "-q")
-    assert r.returncode == 2 and "unknown training option(s): epochz" in r.stderr
+    assert r.returncode == 2 and "unknown key 'epochz' in section 'training'" in r.stderr
+    bad.write_text("epochs: 1\naugment:\n  dimp: 0.3\n")  # a typo in a section: not ignored
+    r = cli("train", dataset, "-o", tmp_path / "m", "--config", bad, "-q")
+    assert r.returncode == 2 and "unknown key 'dimp' in section 'augment'" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and str(bad) in r.stderr
+    bad.write_text("network:\n  widht: 8\n")
+    r = cli("train", dataset, "-o", tmp_path / "m", "--config", bad, "-q")
+    assert r.returncode == 2 and "unknown key 'widht' in section 'network'" in r.stderr
 
 
 def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
@@ -115,7 +121,7 @@ def test_torchrun_two_processes(dataset, tmp_path):
 
 def test_weight_average_update():
     import torch
-    from cellseg.nn.train import update_ema
+    from cellseg.training.checkpoint import update_ema
     net, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     with torch.no_grad():
         net.weight.fill_(2.0)

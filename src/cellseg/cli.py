@@ -51,8 +51,10 @@ def segment(
                                        help="Image files, folders or glob patterns."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder."),
     method: Method = typer.Option(Method.unet, help="unet (bundled/trained model) or otsu."),
-    model: Optional[str] = typer.Option(None, help="Bundled model name (nuclei, cells) or a "
-                                        "model folder. Default: nuclei."),
+    model: Optional[str] = typer.Option(None, help="nuclei, he (stained tissue), cells (whole "
+                                        "cells, phase contrast) or a model folder. Default: "
+                                        "chosen per image (he for stained tissue, else "
+                                        "nuclei)."),
     pixel_size: Optional[float] = typer.Option(None, help="µm per pixel: adds µm columns."),
     channel: Optional[int] = typer.Option(None, help="Use this channel (0-based) of "
                                           "multi-channel images."),
@@ -72,7 +74,8 @@ def segment(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ):
     """Segment images: OUT/<stem>_labels.tif, <stem>_overlay.png, measurements.csv, summary.csv."""
-    from cellseg.pipeline import run_segment
+    from cellseg.jobs.segment_batch import run_segment
+    from cellseg.viz.report import build_report
     client = None
     if workers or scheduler:
         from cellseg.distributed import make_client
@@ -82,7 +85,7 @@ def segment(
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
                              diameter=parse_diameter(diameter), redo=redo, quiet=quiet,
                              save_probs=save_probs, client=client, block=block_size)
-    except InputError as exc:
+    except (InputError, ValueError) as exc:
         fail(str(exc))
     finally:
         if client is not None:
@@ -91,7 +94,6 @@ def segment(
             if cluster is not None and not scheduler:
                 cluster.close()
     if report and (output / "summary.csv").exists():
-        from cellseg.report import build_report
         path = build_report(output)
         if not quiet:
             typer.echo(f"report: {path}")
@@ -116,36 +118,15 @@ def measure(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Measure objects in label images made elsewhere (e.g. by hand in Fiji)."""
-    import pandas as pd
-    from cellseg.evaluate_run import _key
-    from cellseg.io.datasets import as_labels
-    from cellseg.io.images import find_images, read_image
-    from cellseg.io.write import write_csv
-    from cellseg.measurements import measure as measure_table
+    from cellseg.jobs.measure_folder import run_measure
     try:
-        files = find_images([str(p) for p in labels])
-        by_key = {_key(p.stem): p for p in find_images([images])} if images else {}
+        objects, measured, failed = run_measure(labels, output, images=images,
+                                                pixel_size=pixel_size,
+                                                log=lambda m: typer.echo(m, err=True))
     except InputError as exc:
         fail(str(exc))
-    tables, failed = [], []
-    for f in files:
-        try:
-            lab = as_labels(read_image(f))
-            img_path = by_key.get(_key(f.stem))
-            if images and img_path is None:
-                raise InputError(f, f"no image with the same name in {images}")
-            img = read_image(img_path) if img_path else None
-            if img is not None and img.shape[:2] != lab.shape:
-                raise InputError(f, f"label size {lab.shape} differs from image "
-                                 f"{img_path.name} size {img.shape[:2]}")
-            tables.append(measure_table(lab, img, pixel_size=pixel_size, image_name=f.name))
-        except InputError as exc:
-            failed.append(str(exc))
-            typer.echo(f"error: {exc}", err=True)
-    if tables:
-        write_csv(output, pd.concat(tables, ignore_index=True))
     if not quiet:
-        typer.echo(f"{sum(len(t) for t in tables)} objects in {len(tables)} images -> {output}")
+        typer.echo(f"{objects} objects in {measured} images -> {output}")
     if failed:
         raise typer.Exit(1)
 
@@ -161,34 +142,22 @@ def evaluate(
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
-    """Score predictions against ground truth (DSB2018 score, AP, F1, pixel IoU, SEG, ...)."""
-    from cellseg.evaluate_run import (evaluate_folder, format_table, json_ready,
-                                      write_artifacts)
-    from cellseg.io.write import atomic_path, write_csv
+    """Score predictions against ground truth (DSB2018 score, AP, F1, PQ, AJI, SEG, ...)."""
+    from cellseg.jobs.evaluate_folder import format_table, run_evaluate
     if report and not output:
         fail("--report needs -o OUT")
     try:
-        scores, per_image, base = evaluate_folder(pred, truth, baseline=baseline,
-                                                  log=lambda m: typer.echo(m, err=True))
+        scores, base = run_evaluate(pred, truth, output, baseline=baseline,
+                                    log=lambda m: typer.echo(m, err=True))
     except InputError as exc:
         fail(str(exc))
-    doc = json_ready({k: v for k, v in scores.items() if k != "curves"})
-    if base:
-        doc["otsu_baseline"] = json_ready(base)
-    if output:
-        output.mkdir(parents=True, exist_ok=True)
-        with atomic_path(output / "scores.json") as tmp:
-            tmp.write_text(json.dumps(doc, indent=2))
-        write_csv(output / "per_image.csv", per_image)
-        write_artifacts(output, pred, truth, scores, per_image, base)
-        if report:
-            from cellseg.report import build_report
-            typer.echo(f"report: {build_report(output)}", err=quiet)
+    if report:
+        from cellseg.viz.report import build_report
+        typer.echo(f"report: {build_report(output)}", err=quiet)
     if as_json:
-        typer.echo(json.dumps(doc))
+        typer.echo(json.dumps({**scores, **({"otsu_baseline": base} if base else {})}))
     elif not quiet:
-        cols = {"prediction": scores, **({"otsu": base} if base else {})}
-        typer.echo(format_table(cols))
+        typer.echo(format_table({"prediction": scores, **({"otsu": base} if base else {})}))
 
 
 @app.command()
@@ -208,20 +177,21 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train a U-Net on annotated images; writes MODEL_DIR/model.safetensors + model.json."""
-    from dataclasses import replace
-    from cellseg.nn.train import TrainConfig, train as run_train
+    from cellseg.training import TrainConfig, train as run_train
     try:
         cfg = TrainConfig.from_file(config) if config else TrainConfig()
         overrides = {k: v for k, v in dict(epochs=epochs, patch_size=patch_size,
-                     batch_size=batch_size, width=width, loss=loss,
+                     batch_size=batch_size, loss=loss,
                      val_fraction=val_fraction).items() if v is not None}
-        cfg = replace(cfg, **overrides)
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides,
+                                     "network": {**cfg.network.to_dict(),
+                                                 **({"width": width} if width else {})}})
         if loss:
-            from cellseg.nn.losses import get_loss
+            from cellseg.training.losses import get_loss
             get_loss(loss)
         run_train(data, output, cfg, resume=resume, quiet=quiet)
         if report:
-            from cellseg.report import build_report
+            from cellseg.viz.report import build_report
             typer.echo(f"report: {build_report(output)}")
     except InputError as exc:
         fail(str(exc))
@@ -253,13 +223,13 @@ def track(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Segment every frame, follow each cell, plot its area over time."""
-    from cellseg.pipeline import make_segmenter
-    from cellseg.track_run import compare_manual, run_track
-    from cellseg.wells import parse_grid
+    from cellseg.core.wells import parse_grid
+    from cellseg.jobs.track_movie import compare_manual, run_track
+    from cellseg.segmenter import make_segmenter
     try:
         shape = parse_grid(grid) if grid else None
-        segmenter, _ = make_segmenter(method.value, model, tile=tile, overlap=overlap, tta=tta,
-                                      diameter=parse_diameter(diameter), same_scale=True)
+        segmenter = make_segmenter(method=method.value, model=model, tile=tile, overlap=overlap,
+                                   tta=tta, diameter=parse_diameter(diameter), same_scale=True)
         tracks = run_track(movie, output, segmenter, grid=shape, fill_wells=fill_wells,
                            max_gap=max_gap, channel=channel, quiet=quiet)
         if compare:
@@ -274,7 +244,7 @@ def track(
     except (InputError, ValueError) as exc:
         fail(str(exc))
     if report:
-        from cellseg.report import build_report
+        from cellseg.viz.report import build_report
         typer.echo(f"report: {build_report(output)}", err=quiet)
     if not quiet:
         n = tracks["track_id"].nunique() if len(tracks) else 0
@@ -290,7 +260,7 @@ def report(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Write one self-contained HTML report (plots and pictures embedded) of a run folder."""
-    from cellseg.report import build_report
+    from cellseg.viz.report import build_report
     try:
         path = build_report(run_dir, output)
     except InputError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -72,7 +72,7 @@ def merge_masks(masks: list[np.ndarray]) -> np.ndarray:
 
 def dsb_image_type(image: np.ndarray) -> str:
     """'histology' (colour, e.g. H&E), 'brightfield' (gray, bright background) or 'fluorescence'."""
-    from cellseg.preprocess import has_bright_background, is_color, to_gray
+    from cellseg.core.preprocess import has_bright_background, is_color, to_gray
     if is_color(image):
         return "histology"
     return "brightfield" if has_bright_background(to_gray(image)) else "fluorescence"
@@ -266,9 +266,3 @@ def open_dataset(path: str | Path) -> list[Item]:
         return read_ctc(p)
     return [it for c in sorted(p.iterdir()) if (p / f"{c.name}_GT").is_dir() for it in read_ctc(c)]
 
-
-def iter_dataset(path: str | Path) -> Iterator[tuple[np.ndarray, np.ndarray, str]]:
-    """Yield (image, labels, id) for every item of a dataset."""
-    for item in open_dataset(path):
-        image, labels = item.load()
-        yield image, labels, item.id

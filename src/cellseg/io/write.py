@@ -59,3 +59,22 @@ def write_csv(path: str | Path, table) -> None:
     """Write a pandas DataFrame as CSV without its index."""
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
+
+
+def write_tiled_tiff(array, path: Path, tile: int = 512) -> None:
+    """Write a (H, W) zarr/ndarray as a zlib-compressed tiled BigTIFF, tile by tile."""
+    import tifffile
+    h, w = array.shape
+    dtype = np.uint32
+
+    def tiles():
+        for y in range(0, h, tile):
+            band = np.asarray(array[y:min(h, y + tile)])
+            for x in range(0, w, tile):
+                t = np.zeros((tile, tile), dtype)
+                part = band[:, x:x + tile]
+                t[:part.shape[0], :part.shape[1]] = part
+                yield t
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, tiles(), shape=(h, w), dtype=dtype, tile=(tile, tile),
+                         compression="zlib", bigtiff=True)

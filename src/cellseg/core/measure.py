@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from skimage.measure import regionprops_table
 
-from cellseg.preprocess import to_gray
+from cellseg.core.preprocess import to_gray
 
 SHAPE_PROPS = ("label", "area", "centroid", "bbox", "perimeter", "equivalent_diameter_area",
                "major_axis_length", "minor_axis_length", "eccentricity", "solidity",

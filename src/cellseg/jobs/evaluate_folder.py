@@ -1,4 +1,5 @@
-"""Match prediction files to ground truth and score them (the ``cellseg evaluate`` command)."""
+"""The ``cellseg evaluate`` job: match prediction files to ground truth by name, score them
+beside the Otsu baseline, write scores.json, per_image.csv and pictures of the worst images."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,18 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cellseg.core.metrics import image_row, image_scores, summarize
 from cellseg.errors import InputError
-from cellseg.metrics import image_row, image_scores, summarize
 from cellseg.io.images import find_images, read_image
-
-PRED_SUFFIXES = ("_labels", "_label", "_masks", "_mask", "_pred")
-
-
-def _key(stem: str) -> str:
-    for s in PRED_SUFFIXES:
-        if stem.endswith(s):
-            return stem[: -len(s)]
-    return stem[len("man_seg"):] if stem.startswith("man_seg") else stem
+from cellseg.io.naming import match_key
+from cellseg.segmenter import make_segmenter
 
 
 def load_truth(truth: str | Path) -> dict[str, tuple]:
@@ -29,7 +23,7 @@ def load_truth(truth: str | Path) -> dict[str, tuple]:
         items = open_dataset(path)
     except InputError:
         files = find_images([path])
-        return {_key(f.stem): (lambda f=f: (None, as_labels(read_image(f)))) for f in files}
+        return {match_key(f.stem): (lambda f=f: (None, as_labels(read_image(f)))) for f in files}
     out = {}
     for it in items:
         out[it.id] = it.load
@@ -46,9 +40,9 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
     Where ``<stem>_probs.tif`` probability maps lie beside the predictions, pixel ROC AUC and
     average precision are added to the scores (``scores["curves"]`` holds the curves).
     """
-    from cellseg.metrics import pixel_curves
+    from cellseg.core.metrics import pixel_curves
     from cellseg.io.datasets import as_labels
-    preds = {_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
+    preds = {match_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
     probs, prob_truths = [], []
     truths = load_truth(truth)
     pairs = [(k, p) for k, p in preds.items() if k in truths]
@@ -56,6 +50,7 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
         raise InputError(pred, f"no prediction matches an image of {truth} by name")
     missing = sorted(set(truths) - set(preds))
     scores, rows, base_scores = [], [], []
+    otsu = make_segmenter(method="otsu")
     for key, p in pairs:
         image, truth_labels = truths[key]()
         pred_labels = as_labels(read_image(p))
@@ -71,8 +66,7 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
             prob_truths.append(truth_labels)
         rows.append({"image": key, **image_row(s)})
         if baseline and image is not None:
-            from cellseg.classical import segment_otsu
-            base_scores.append(image_scores(truth_labels, segment_otsu(image)))
+            base_scores.append(image_scores(truth_labels, otsu(image).labels))
     if not scores:
         raise InputError(pred, "no prediction could be scored")
     summary = summarize(scores)
@@ -86,7 +80,8 @@ def evaluate_folder(pred: str | Path, truth: str | Path, *, baseline: bool = Tru
     return summary, pd.DataFrame(rows), base
 
 
-TABLE_KEYS = ("dsb_score", "ap50", "ap75", "f1_50", "mean_matched_iou", "seg", "pixel_iou",
+TABLE_KEYS = ("dsb_score", "ap50", "ap75", "f1_50", "pq", "aji", "mean_matched_iou", "seg",
+              "pixel_iou",
               "pixel_dice", "pixel_precision", "pixel_recall", "pixel_accuracy", "count_mae",
               "n_true", "n_pred", "images")
 
@@ -109,51 +104,52 @@ def json_ready(d: dict) -> dict:
 
 
 def write_artifacts(out: Path, pred: Path, truth: Path, scores: dict, per_image: pd.DataFrame,
-                    base: dict | None, n_worst: int = 4) -> None:
+                    n_worst: int = 4) -> None:
     """Plots of an evaluation in ``out``: ROC/PR (when probabilities exist) and pictures of the
     ``n_worst`` images by DSB2018 score with their errors coloured."""
-    from cellseg import plots
     from cellseg.io.datasets import as_labels
+    from cellseg.viz import plots
+    from cellseg.viz.overlay import display_rgb, error_overlay, outline_overlay
     if "curves" in scores:
-        plots.roc_pr(scores["curves"], out / "roc_pr.png")
-    preds = {_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
+        plots.save(plots.roc_pr(scores["curves"]), out / "roc_pr.png")
+    preds = {match_key(p.stem): p for p in find_images([pred]) if not p.stem.endswith("_probs")}
     truths = load_truth(truth)
     for rank, key in enumerate(per_image.sort_values("dsb_score")["image"][:n_worst]):
         image, truth_labels = truths[key]()
         pred_labels = as_labels(read_image(preds[key]))
         row = per_image[per_image["image"] == key].iloc[0]
-        error_figure(image, truth_labels, pred_labels,
-                     f"{key}: DSB {row.dsb_score:.2f}, {row.n_true} true, {row.n_pred} predicted",
-                     out / f"worst_{rank + 1}_{key[:40]}.png")
+        base = display_rgb(image) if image is not None else np.zeros(truth_labels.shape + (3,),
+                                                                     np.uint8)
+        fig = plots.error_panels(base, outline_overlay(base, truth_labels, (255, 0, 255)),
+                                 outline_overlay(base, pred_labels),
+                                 error_overlay(image, truth_labels, pred_labels),
+                                 f"{key}: DSB {row.dsb_score:.2f}, {row.n_true} true, "
+                                 f"{row.n_pred} predicted")
+        plots.save(fig, out / f"worst_{rank + 1}_{key[:40]}.png")
 
 
-def error_figure(image, truth: np.ndarray, pred: np.ndarray, title: str, path: Path) -> None:
-    """Four panels: image, truth outlines, prediction outlines, errors coloured by kind."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from skimage.segmentation import find_boundaries
-    from cellseg.metrics import error_map
-    from cellseg.overlay import display_rgb, outline_overlay
-    from cellseg.plots import save
-    base = display_rgb(image) if image is not None else np.zeros(truth.shape + (3,), np.uint8)
-    errors = error_map(truth, pred)
-    colours = {"matched": (77, 175, 74), "extra": (55, 126, 184), "missed": (228, 26, 28),
-               "merged": (255, 127, 0), "split": (197, 27, 138)}
-    err = (base * 0.6).astype(np.uint8)
-    for kind, col in colours.items():
-        m = errors[kind]
-        if kind == "matched":
-            m = m & find_boundaries(pred, mode="inner")
-        err[m] = col
-    fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
-    for ax, (name, pic) in zip(axes, [("image", base),
-                                      ("truth", outline_overlay(image if image is not None else base, truth, (255, 0, 255))),
-                                      ("prediction", outline_overlay(image if image is not None else base, pred)),
-                                      ("errors", err)]):
-        ax.imshow(pic)
-        ax.set_title(name)
-        ax.axis("off")
-    fig.suptitle(title)
-    fig.tight_layout()
-    save(fig, path)
+def run_evaluate(pred: str | Path, truth: str | Path, out: str | Path | None = None, *,
+                 baseline: bool = True, log=print) -> tuple[dict, dict | None]:
+    """Score the predictions in folder ``pred`` against ``truth`` (an annotated dataset or a
+    folder of label images); with ``out``, write scores.json, per_image.csv and the plots.
+
+    Returns
+    -------
+    (scores, Otsu baseline scores or None) as JSON-ready dicts (NaN -> None; the ROC/PR
+    curves stay in the scores only when probabilities were found).
+    """
+    import json
+    from cellseg.io.write import atomic_path, write_csv
+    scores, per_image, base = evaluate_folder(pred, truth, baseline=baseline, log=log)
+    doc = json_ready({k: v for k, v in scores.items() if k != "curves"})
+    if base:
+        doc["otsu_baseline"] = json_ready(base)
+    if out:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "scores.json") as tmp:
+            tmp.write_text(json.dumps(doc, indent=2))
+        write_csv(out / "per_image.csv", per_image)
+        write_artifacts(out, Path(pred), Path(truth), scores, per_image)
+    doc.pop("otsu_baseline", None)
+    return doc, (json_ready(base) if base else None)

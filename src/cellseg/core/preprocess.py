@@ -150,10 +150,3 @@ def prepare(image: np.ndarray, *, invert: str | bool = "auto",
     x = scale(gray, norm.lo, norm.hi)
     return 1.0 - x if norm.invert else x
 
-
-def fill_outside(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Copy of ``image`` with the pixels outside ``mask`` set to the mean inside it."""
-    out = np.array(image, dtype=np.float32, copy=True)
-    if mask.any():
-        out[~mask] = out[mask].mean()
-    return out

@@ -9,8 +9,6 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-CHANNELS = ("foreground", "centre_distance")
-
 
 def touching_borders(labels: np.ndarray) -> np.ndarray:
     """(H, W) bool: object pixels with a 4-neighbour of another, non-zero label."""

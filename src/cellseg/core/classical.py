@@ -5,8 +5,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import filters, morphology, segmentation
 
-from cellseg.instances import remove_small
-from cellseg.preprocess import prepare
+from cellseg.core.instances import remove_small
+from cellseg.core.preprocess import prepare
 
 
 def otsu_mask(x: np.ndarray, *, min_size: int = 15, smooth: float = 1.0) -> np.ndarray:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cellseg import plots
+from cellseg.viz import plots
+from cellseg.viz.plots import save
 from cellseg.io.write import atomic_path
 
 CSS = """
@@ -67,8 +68,9 @@ def segmentation_section(run: Path) -> str:
            f"<p>{len(summary)} images, {int(summary['count'].sum()) if len(summary) else 0} objects.</p>",
            table(summary)]
     if len(summary):
-        out.append(img(plots.counts_per_image(summary, run / "counts_per_image.png"), "counts"))
-    out.append(img(plots.area_histogram(meas, run / "area_histogram.png"), "area histogram"))
+        out.append(img(save(plots.counts_per_image(summary), run / "counts_per_image.png"),
+                        "counts"))
+    out.append(img(save(plots.area_histogram(meas), run / "area_histogram.png"), "area histogram"))
     overlays = sorted(run.glob("*_overlay.png"))[:12]
     if overlays:
         out.append("<h3>Overlays</h3><div class='gallery'>")
@@ -83,7 +85,8 @@ def evaluation_section(run: Path) -> str:
     doc = json.loads((run / "scores.json").read_text())
     base = doc.pop("otsu_baseline", None)
     columns = {"prediction": doc, **({"otsu": base} if base else {})}
-    keys = ["dsb_score", "ap50", "ap75", "f1_50", "mean_matched_iou", "seg", "pixel_iou",
+    keys = ["dsb_score", "ap50", "ap75", "f1_50", "pq", "aji", "mean_matched_iou", "seg",
+            "pixel_iou",
             "pixel_dice", "pixel_precision", "pixel_recall", "pixel_accuracy", "count_mae",
             "roc_auc", "average_precision", "n_true", "n_pred", "images"]
     def fmt(v):
@@ -91,10 +94,10 @@ def evaluation_section(run: Path) -> str:
     rows = [{"metric": k, **{n: fmt(c.get(k)) for n, c in columns.items()}} for k in keys
             if any(c.get(k) is not None for c in columns.values())]
     out = ["<h2>Evaluation</h2>", table(pd.DataFrame(rows), 50)]
-    out.append(img(plots.metric_bars(columns, run / "model_vs_otsu.png"), "metrics bars"))
-    out.append(img(plots.score_vs_iou(columns, run / "score_vs_iou.png"), "score vs IoU"))
-    out.append(img(plots.confusion_matrix(doc["confusion_matrix"], run / "confusion_matrix.png"),
-                   "confusion matrix"))
+    out.append(img(save(plots.metric_bars(columns), run / "model_vs_otsu.png"), "metrics bars"))
+    out.append(img(save(plots.score_vs_iou(columns), run / "score_vs_iou.png"), "score vs IoU"))
+    out.append(img(save(plots.confusion_matrix(doc["confusion_matrix"]),
+                        run / "confusion_matrix.png"), "confusion matrix"))
     if (run / "roc_pr.png").exists():
         out.append(img(run / "roc_pr.png", "ROC and PR curves"))
     else:
@@ -116,9 +119,8 @@ def evaluation_section(run: Path) -> str:
 def training_section(run: Path) -> str:
     out = ["<h2>Training</h2>"]
     hist = pd.read_csv(run / "history.csv")
-    from cellseg.nn.train import plot_history
-    plot_history(hist.to_dict("records"), run / "training_curve.png")
-    out.append(img(run / "training_curve.png", "training curves"))
+    out.append(img(save(plots.training_curves(hist.to_dict("records")),
+                        run / "training_curve.png"), "training curves"))
     out.append(table(hist.tail(15)))
     if (run / "model.json").exists():
         card = json.loads((run / "model.json").read_text())
@@ -133,11 +135,12 @@ def tracking_section(run: Path) -> str:
     out = ["<h2>Time-lapse</h2>",
            f"<p>{tracks['track_id'].nunique() if len(tracks) else 0} tracks over "
            f"{len(counts)} frames.</p>",
-           img(plots.counts_over_time(counts, run / "counts_over_time.png"), "counts over time")]
+           img(save(plots.counts_over_time(counts), run / "counts_over_time.png"),
+               "counts over time")]
     if (run / "area_over_time.png").exists():
         out.append(img(run / "area_over_time.png", "area over time"))
     if len(tracks):
-        out.append(img(plots.track_paths(tracks, run / "track_paths.png"), "track paths"))
+        out.append(img(save(plots.track_paths(tracks), run / "track_paths.png"), "track paths"))
     if (run / "compare_manual.png").exists():
         out += ["<h3>Manual vs cellseg</h3>", img(run / "compare_manual.png", "manual comparison"),
                 table(pd.read_csv(run / "compare_manual.csv"))]

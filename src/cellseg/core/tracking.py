@@ -8,15 +8,21 @@ distance when the cell comes back. A new object next to a cell that shrank to a 
 size is recorded as a division: both daughters start new tracks whose ``parent_id`` is the
 mother's track (the Cell Tracking Challenge convention). Only the previous frame is kept, so
 memory does not grow with the movie.
+
+:func:`track_frames` is the one loop behind ``cellseg.track`` and ``cellseg track``: frames (or
+label images) in, tracked label images and per-object table rows out, well by well when the
+frames hold a grid of wells.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from cellseg.metrics import contingency
+from cellseg.core.metrics import contingency
 
 NO_MATCH = 1e6
 
@@ -34,13 +40,23 @@ class Track:
 class Tracker:
     """Frame-by-frame linker. Call :meth:`update` with each frame's labels in order.
 
-    max_distance : largest centroid jump (pixels) between matched objects; by default 1.5x
-        the median object diameter of the frame.
-    max_gap : frames a track may miss before it is closed.
+    Parameters
+    ----------
+    max_distance : largest centroid jump (pixels) between matched objects; None (default):
+        ``search_radius`` x the median object diameter of the frame, at least 10 pixels.
+    search_radius : the default ``max_distance`` in object diameters (1.5).
+    max_gap : frames a track may miss and still be continued (2).
+    gap_cost : added to the distance cost per missed frame, so a track seen in the previous
+        frame wins over one seen earlier (0.5).
+    division_ratio : (low, high) area of each daughter relative to its mother for an unmatched
+        object next to a shrunken cell to count as a division ((0.2, 0.9)).
     """
 
     max_distance: float | None = None
+    search_radius: float = 1.5
     max_gap: int = 2
+    gap_cost: float = 0.5
+    division_ratio: tuple[float, float] = (0.2, 0.9)
     tracks: dict[int, Track] = field(default_factory=dict)
     next_id: int = 1
     frame: int = -1
@@ -65,8 +81,8 @@ class Tracker:
         obj = index[labels[yy, xx]]
         area = np.bincount(obj, minlength=n).astype(float)
         cent = np.stack([np.bincount(obj, yy, n), np.bincount(obj, xx, n)], 1) / np.maximum(area, 1)[:, None]
-        max_d = self.max_distance or max(10.0, 1.5 * float(np.median(2 * np.sqrt(area / np.pi)))
-                                         if n else 10.0)
+        max_d = self.max_distance or (max(10.0, self.search_radius * float(
+            np.median(2 * np.sqrt(area / np.pi)))) if n else 10.0)
         live = [t for t in self.tracks.values() if self.frame - t.last_frame <= self.max_gap + 1]
         assign = {}  # object index -> track id
         if live and n:
@@ -75,7 +91,7 @@ class Tracker:
             dist = np.linalg.norm(tc[:, None, :] - cent[None, :, :], axis=2)
             gap = np.array([self.frame - t.last_frame - 1 for t in live], float)
             near = dist <= max_d
-            cost[near] = (1 + dist / max_d + 0.5 * gap[:, None])[near]
+            cost[near] = (1 + dist / max_d + self.gap_cost * gap[:, None])[near]
             if self.prev is not None:
                 table = contingency(self.prev, labels)
                 inter = table[1:, ids]  # rows: track ids 1.., columns: this frame's objects
@@ -105,9 +121,9 @@ class Tracker:
                 t = self.tracks[tid]
                 if t.last_frame != self.frame - 1:
                     continue
+                lo, hi = self.division_ratio[0] * t.area, self.division_ratio[1] * t.area
                 if (np.linalg.norm(t.centroid - cent[c]) <= max_d
-                        and 0.2 * t.area <= area[c] <= 0.9 * t.area
-                        and 0.2 * t.area <= area[c2] <= 0.9 * t.area):
+                        and lo <= area[c] <= hi and lo <= area[c2] <= hi):
                     mother = tid
                     break
             if mother is not None:
@@ -132,3 +148,76 @@ class Tracker:
         self.tracks = {k: t for k, t in self.tracks.items()
                        if self.frame - t.last_frame <= self.max_gap + 1}
         return tracked, parents
+
+
+TRACK_COLUMNS = ["frame", "track_id", "area", "centroid_y", "centroid_x", "mean_intensity",
+                 "parent_id"]
+WELL_OFFSET = 100_000   # track ids of well w are w * WELL_OFFSET + its own ids
+
+
+def track_table(tracked: np.ndarray, image: np.ndarray | None, parents: dict[int, int],
+                frame: int) -> pd.DataFrame:
+    """Rows of one tracked frame: frame, track_id, area, centroid_y/x, mean_intensity (NaN
+    without an image), parent_id (0: none)."""
+    from cellseg.core.measure import measure
+    t = measure(tracked, image)
+    if "mean_intensity" not in t:
+        t["mean_intensity"] = np.nan
+    t = t[["label", "area", "centroid_y", "centroid_x", "mean_intensity"]].rename(
+        columns={"label": "track_id"})
+    t.insert(0, "frame", frame)
+    t["parent_id"] = [parents.get(int(i), 0) for i in t["track_id"]]
+    return t
+
+
+def track_frames(frames: Iterable[np.ndarray], segment: Callable | None = None, *,
+                 grid: tuple[int, int] | None = None, fill_wells: bool = True,
+                 **tracker_options) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """Link the objects of a sequence of frames; yields, frame by frame, (tracked (H, W) int32
+    label image, its rows of the tracks table).
+
+    Parameters
+    ----------
+    frames : images (segmented with ``segment``) or, with ``segment=None``, label images.
+    segment : callable image -> (H, W) labels, e.g. ``lambda im: segmenter(im).labels``.
+    grid : (rows, cols) of wells; each well is segmented (its outside filled with the well's
+        mean when ``fill_wells``) and tracked on its own; ids of well w start at w x 100,000
+        and the table gets a ``well`` column.
+    tracker_options : :class:`Tracker` parameters (max_distance, search_radius, max_gap,
+        gap_cost, division_ratio).
+
+    Examples
+    --------
+    >>> a = np.zeros((20, 20), int); a[2:6, 2:6] = 1; a[12:16, 12:16] = 2
+    >>> b = np.zeros((20, 20), int); b[3:7, 3:7] = 5; b[12:16, 11:15] = 9
+    >>> [t["track_id"].tolist() for _, t in track_frames([a, b])]
+    [[1, 2], [1, 2]]
+    """
+    from cellseg.core.wells import fill_background, grid_boxes
+    trackers: dict[int, Tracker] = {}
+    for f, frame in enumerate(frames):
+        frame = np.asarray(frame)
+        boxes = grid_boxes(frame.shape[:2], *grid) if grid else [(slice(None), slice(None))]
+        tracked = np.zeros(frame.shape[:2], np.int32)
+        tables = []
+        for w, (ys, xs) in enumerate(boxes):
+            part = frame[ys, xs]
+            if segment is None:
+                labels, image = part, None
+            else:
+                labels = segment(fill_background(part) if grid and fill_wells else part)
+                image = part
+            local, parents = trackers.setdefault(w, Tracker(**tracker_options)).update(labels)
+            t = track_table(local, image, parents, f)
+            if grid:
+                base = w * WELL_OFFSET
+                tracked[ys, xs] = np.where(local > 0, local + base, 0)
+                t["track_id"] += base
+                t["parent_id"] = np.where(t["parent_id"] > 0, t["parent_id"] + base, 0)
+                t["centroid_y"] += ys.start or 0
+                t["centroid_x"] += xs.start or 0
+                t.insert(1, "well", w)
+            else:
+                tracked = local
+            tables.append(t)
+        yield tracked, pd.concat(tables, ignore_index=True)

@@ -33,11 +33,6 @@ class AugmentConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "AugmentConfig":
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()
-                      if k in cls.__dataclass_fields__})
-
 
 NO_AUGMENT = AugmentConfig(flip=False, rotate=False, zoom=(1.0, 1.0), shear=0.0, brightness=0.0,
                            contrast=(1.0, 1.0), gamma=(1.0, 1.0), blur_p=0.0, noise_p=0.0,

@@ -5,7 +5,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import flood
 
-from cellseg.preprocess import percentile_normalize, to_gray
+from cellseg.core.preprocess import percentile_normalize, to_gray
 
 
 def parse_grid(text: str) -> tuple[int, int]:

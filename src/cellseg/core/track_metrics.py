@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellseg.metrics import contingency, image_scores, iou_matrix
+from cellseg.core.metrics import contingency, image_scores, iou_matrix
 from cellseg.io.images import read_image
 
 

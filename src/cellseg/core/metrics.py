@@ -11,6 +11,14 @@ anyway). Definitions:
 - F1 at t: 2 TP / (2 TP + FP + FN), pooled.
 - CTC SEG: for each true object, the IoU with the predicted object that covers more than half
   of it (0 if none); mean over true objects.
+- Panoptic quality (PQ, Kirillov et al. 2019, per image as HoVer-Net reports it): F1 at IoU 0.5
+  x mean IoU of the matched pairs; the dataset PQ is the mean over images.
+- Aggregated Jaccard Index (AJI, Kumar et al. 2017): each true object is paired with the
+  predicted object of highest IoU; AJI = sum of their intersections / (sum of their unions +
+  areas of predicted objects paired with no true object); mean over images.
+
+Every function takes the ground truth first, then the prediction (as StarDist's
+``matching(y_true, y_pred)``).
 """
 from __future__ import annotations
 
@@ -92,10 +100,14 @@ def image_scores(truth: np.ndarray, pred: np.ndarray,
         covered = inter[np.arange(n_true), best] > 0.5 * area_t
         seg[covered] = iou[np.arange(n_true), best][covered]
     fg_t, fg_p = truth > 0, pred > 0
+    m50 = matches[list(thresholds).index(0.5)] if 0.5 in thresholds else match(iou, 0.5, n_true,
+                                                                              n_pred)
     return {
         "n_true": n_true, "n_pred": n_pred,
         "dsb_score": float(np.mean(per_t)),
         "seg": float(seg.mean()) if n_true else float("nan"),
+        "pq": panoptic_quality(m50),
+        "aji": aggregated_jaccard(inter, area_t, table[:, 1:].sum(0)[p_ok], iou),
         "thresholds": list(thresholds),
         "tp": [m.tp for m in matches], "fp": [m.fp for m in matches],
         "fn": [m.fn for m in matches], "matched_iou": [m.matched_iou for m in matches],
@@ -106,6 +118,44 @@ def image_scores(truth: np.ndarray, pred: np.ndarray,
 
 def _ratio(a: float, b: float, empty: float = 1.0) -> float:
     return float(a / b) if b else empty
+
+
+def panoptic_quality(m: Matching) -> float:
+    """PQ of one image from its matching at IoU 0.5: F1 x mean IoU of matched pairs (1.0 when
+    both images are empty, 0.0 when nothing matches).
+
+    Examples
+    --------
+    >>> panoptic_quality(Matching(tp=2, fp=1, fn=1, matched_iou=1.5))   # F1 2/3 x IoU 0.75
+    0.5
+    """
+    if m.tp + m.fp + m.fn == 0:
+        return 1.0
+    if m.tp == 0:
+        return 0.0
+    return float(2 * m.tp / (2 * m.tp + m.fp + m.fn) * m.matched_iou / m.tp)
+
+
+def aggregated_jaccard(inter: np.ndarray, area_t: np.ndarray, area_p: np.ndarray,
+                       iou: np.ndarray) -> float:
+    """AJI of one image: ``inter`` (n_true, n_pred) pixel intersections, ``area_t`` (n_true,)
+    and ``area_p`` (n_pred,) object areas, ``iou`` (n_true, n_pred). 1.0 when both images are
+    empty."""
+    n_true, n_pred = inter.shape
+    if n_true == 0 and n_pred == 0:
+        return 1.0
+    used = np.zeros(n_pred, bool)
+    c = u = 0.0
+    for i in range(n_true):
+        j = int(iou[i].argmax()) if n_pred else -1
+        if j >= 0 and inter[i, j] > 0:
+            c += inter[i, j]
+            u += area_t[i] + area_p[j] - inter[i, j]
+            used[j] = True
+        else:
+            u += area_t[i]
+    u += area_p[~used].sum()
+    return float(c / u) if u else 0.0
 
 
 def pixel_metrics(tp: int, fp: int, fn: int, tn: int) -> dict:
@@ -127,6 +177,7 @@ def image_row(scores: dict) -> dict:
         "n_true": scores["n_true"], "n_pred": scores["n_pred"],
         "dsb_score": scores["dsb_score"], "ap50": _ratio(tp, tp + fp + fn),
         "f1_50": _ratio(2 * tp, 2 * tp + fp + fn), "seg": scores["seg"],
+        "pq": scores["pq"], "aji": scores["aji"],
         "count_error": scores["n_pred"] - scores["n_true"],
         **pixel_metrics(scores["px_tp"], scores["px_fp"], scores["px_fn"], scores["px_tn"]),
     }
@@ -135,8 +186,8 @@ def image_row(scores: dict) -> dict:
 def summarize(per_image: list[dict]) -> dict:
     """Dataset scores from a list of :func:`image_scores` results.
 
-    dsb_score is the mean over images; AP/F1 are pooled over all objects; pixel metrics are
-    pooled over all pixels; count_mae is the mean absolute count error per image.
+    dsb_score, pq and aji are means over images; AP/F1 are pooled over all objects; pixel
+    metrics are pooled over all pixels; count_mae is the mean absolute count error per image.
     """
     if not per_image:
         raise ValueError("no images to summarize")
@@ -146,7 +197,9 @@ def summarize(per_image: list[dict]) -> dict:
     fn = np.sum([s["fn"] for s in per_image], axis=0)
     miou = np.sum([s["matched_iou"] for s in per_image], axis=0)
     out = {"images": len(per_image),
-           "dsb_score": float(np.mean([s["dsb_score"] for s in per_image]))}
+           "dsb_score": float(np.mean([s["dsb_score"] for s in per_image])),
+           "pq": float(np.mean([s["pq"] for s in per_image])),
+           "aji": float(np.mean([s["aji"] for s in per_image]))}
     for t, a, b, c in zip(thresholds, tp, fp, fn):
         key = f"{int(round(t * 100))}"
         out[f"ap{key}"] = _ratio(a, a + b + c)
@@ -166,18 +219,32 @@ def summarize(per_image: list[dict]) -> dict:
     return out
 
 
-def evaluate(pred, truth) -> dict:
-    """Scores of one prediction or a list of predictions against ground truth label images.
+def evaluate(truth, pred) -> dict:
+    """Scores of predicted label image(s) against ground truth label image(s).
 
+    Parameters
+    ----------
+    truth : (H, W) int label image, or a list of them (0 = background).
+    pred : the prediction(s), same shapes, in the same order.
+
+    Returns
+    -------
+    dict of dataset scores: dsb_score, ap50 ... ap95, f1_50 ..., pq, aji, seg, count_mae,
+    pixel_iou, pixel_dice, ..., n_true, n_pred, images (see :func:`summarize`).
+
+    Examples
+    --------
     >>> t = np.zeros((10, 10), int); t[2:6, 2:6] = 1
-    >>> evaluate(t, t)["dsb_score"]
-    1.0
+    >>> p = np.zeros((10, 10), int); p[2:6, 2:8] = 1          # IoU 16/24
+    >>> s = evaluate(t, p)
+    >>> s["f1_50"], round(s["pq"], 3), round(s["aji"], 3)
+    (1.0, 0.667, 0.667)
     """
     if isinstance(pred, np.ndarray):
         pred, truth = [pred], [truth]
     if len(pred) != len(truth):
-        raise ValueError(f"{len(pred)} predictions for {len(truth)} ground truths")
-    return summarize([image_scores(t, p) for p, t in zip(pred, truth)])
+        raise ValueError(f"{len(truth)} ground truths for {len(pred)} predictions")
+    return summarize([image_scores(t, p) for t, p in zip(truth, pred)])
 
 
 def pixel_curves(probs: list[np.ndarray], truths: list[np.ndarray], bins: int = 256) -> dict:

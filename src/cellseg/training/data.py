@@ -1,20 +1,22 @@
 """Training samples: augmented random crops from prepared images of any size.
 
-Images are prepared once (``cellseg.preprocess.prepare``) and kept in memory as float32; every
+Images are prepared once (``cellseg.core.preprocess.prepare``) and kept in memory as float32; every
 sample is a fresh random crop. Crops are centred on an object pixel with probability
 ``object_bias``, so sparse images still teach the network what an object looks like.
 """
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cellseg.nn.augment import (NO_AUGMENT, AugmentConfig, crop, dim_objects, intensity,
-                                random_affine)
-from cellseg.nn.targets import make_targets
+from cellseg.training.augment import (NO_AUGMENT, AugmentConfig, crop, dim_objects,
+                                      intensity, random_affine)
+from cellseg.training.targets import make_targets
 
 
 class CropDataset(Dataset):
@@ -142,3 +144,49 @@ def balanced_weights(strata: list[str], power: float = 0.5) -> list[float]:
     for s in strata:
         counts[s] += 1
     return [counts[s] ** (power - 1) for s in strata]
+
+
+@dataclass
+class Annotated:
+    """The annotated images of a training run, in memory: parallel lists."""
+
+    ids: list[str]
+    groups: list[str]      # experiment / patient: a split keeps each group on one side
+    strata: list[str]      # image type (prefixed by the dataset folder with several datasets)
+    images: list[np.ndarray]
+    labels: list[np.ndarray]
+
+
+def load_annotated(data: list[str | Path], *, types=(), quiet: bool = False) -> Annotated:
+    """Every annotated item of the dataset folders ``data`` (only images of the given
+    ``types``, if any: fluorescence, brightfield, histology). Items without a group (DSB2018)
+    get one from :func:`appearance_groups`."""
+    from tqdm import tqdm
+    from cellseg.io.datasets import dsb_image_type, open_dataset
+    out = Annotated([], [], [], [], [])
+    items = [(Path(p).name, it) for p in data for it in open_dataset(p)]
+    for source, item in tqdm(items, desc="loading", disable=quiet, unit="img"):
+        image, lab = item.load()
+        kind = dsb_image_type(image)
+        if types and kind not in types:
+            continue
+        out.ids.append(item.id)
+        out.groups.append(item.group)
+        out.strata.append(f"{source}:{kind}" if len(data) > 1 else kind)
+        out.images.append(image)
+        out.labels.append(lab)
+    if not all(out.groups):
+        fallback = appearance_groups(out.images, out.strata)
+        out.groups = [g or f for g, f in zip(out.groups, fallback)]
+    return out
+
+
+def split(items: Annotated, *, val_groups=(), val_fraction: float = 0.15,
+          seed: int = 0) -> tuple[list[int], list[int]]:
+    """(train, validation) indices: the named ``val_groups`` when given, else
+    :func:`group_split` by group and stratum."""
+    if val_groups:
+        val = [i for i, g in enumerate(items.groups) if g in set(val_groups)]
+        return [i for i in range(len(items.ids)) if i not in set(val)], val
+    return group_split(items.ids, items.groups, items.strata, val_fraction=val_fraction,
+                       seed=seed)

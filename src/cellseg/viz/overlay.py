@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.segmentation import find_boundaries
 
-from cellseg.preprocess import percentile_normalize, to_gray
+from cellseg.core.preprocess import percentile_normalize, to_gray
 
 
 def display_rgb(image: np.ndarray) -> np.ndarray:
@@ -24,6 +24,26 @@ def outline_overlay(image: np.ndarray, labels: np.ndarray,
     edges = find_boundaries(labels, mode="inner")
     rgb[edges] = color
     return rgb
+
+
+ERROR_COLOURS = {"matched": (77, 175, 74), "extra": (55, 126, 184), "missed": (228, 26, 28),
+                 "merged": (255, 127, 0), "split": (197, 27, 138)}
+
+
+def error_overlay(image: np.ndarray | None, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8: the kinds of error at IoU 0.5 (:func:`cellseg.core.metrics.error_map`)
+    painted over a dimmed image: missed red, extra blue, merged orange, split pink, matched
+    objects outlined green."""
+    from cellseg.core.metrics import error_map
+    base = display_rgb(image) if image is not None else np.zeros(truth.shape + (3,), np.uint8)
+    errors = error_map(truth, pred)
+    out = (base * 0.6).astype(np.uint8)
+    for kind, colour in ERROR_COLOURS.items():
+        mask = errors[kind]
+        if kind == "matched":
+            mask = mask & find_boundaries(pred, mode="inner")
+        out[mask] = colour
+    return out
 
 
 # 3x5 bitmap digits, rows top to bottom, for drawing track ids without a font library

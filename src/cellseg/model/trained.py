@@ -1,0 +1,172 @@
+"""A trained U-Net with the input preparation and post-processing it was trained with.
+
+:class:`TrainedModel` turns an image (any size, any dtype) into probability maps and a label
+image. It knows nothing of files: :mod:`cellseg.model.store` loads and saves it, and
+:func:`cellseg.segmenter.make_segmenter` is how every front-end uses it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from cellseg.core.instances import InstanceParams, probs_to_labels
+from cellseg.core.preprocess import DEFAULT_PERCENTILES, Normalization, fit_normalization, prepare
+from cellseg.core.rescale import (MIN_OBJECTS, check_diameter, object_diameter, resize,
+                                  scale_factor, scaled_shape)
+from cellseg.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, sliding_window, tta_predictor
+from cellseg.model.card import FORMAT
+
+
+class TrainedModel:
+    """A U-Net (``net``) and its model card (``card``: a dict, see :mod:`cellseg.model.card`)."""
+
+    def __init__(self, net, card: dict):
+        self.net = net
+        self.card = card
+        self.params = InstanceParams.from_dict(card.get("instances", {}))
+        self.device = "cpu"
+        self.source = None                    # the name or path it was loaded from
+        self._predictors: dict = {}           # backend -> tile predictor, built on first use
+
+    @classmethod
+    def new(cls, unet_config=None, **card) -> "TrainedModel":
+        """An untrained model of the given :class:`cellseg.model.unet.UNetConfig`."""
+        from cellseg.model.unet import UNet, UNetConfig
+        cfg = unet_config or UNetConfig()
+        card.setdefault("input", {"channels": "gray", "invert": "auto",
+                                  "percentiles": list(DEFAULT_PERCENTILES)})
+        card.setdefault("outputs", ["foreground", "centre_distance"])
+        card.setdefault("instances", InstanceParams().to_dict())
+        return cls(UNet(cfg), {"format": FORMAT, "architecture": cfg.to_dict(), **card})
+
+    @property
+    def meta(self) -> dict:
+        """The model card (alias kept for scripts written against cellseg 0.3)."""
+        return self.card
+
+    def to(self, device: str) -> "TrainedModel":
+        self.net.to(device)
+        self.device = device
+        self._predictors.clear()
+        return self
+
+    # -- input ----------------------------------------------------------------------------------
+    @property
+    def channel(self) -> str:
+        """The input channel this model reads: "gray" or "hematoxylin"."""
+        return self.card.get("input", {}).get("channels", "gray")
+
+    @property
+    def object_diameter(self) -> float | None:
+        """Typical diameter (pixels) of the objects this model was trained on; None: unknown."""
+        return self.card.get("object_diameter")
+
+    def normalization(self, image: np.ndarray) -> Normalization:
+        """The intensity mapping this model applies to ``image`` (or a subsample of it)."""
+        spec = self.card.get("input", {})
+        return fit_normalization(image, invert=spec.get("invert", "auto"),
+                                 percentiles=tuple(spec.get("percentiles", DEFAULT_PERCENTILES)),
+                                 channel=self.channel)
+
+    def prepare(self, image: np.ndarray, norm: Normalization | None = None) -> np.ndarray:
+        """Image (H, W[, C]) -> network input (1, H, W) float32, as at training time."""
+        return prepare(image, norm=norm or self.normalization(image), channel=self.channel)[None]
+
+    # -- prediction -----------------------------------------------------------------------------
+    def tile_predictor(self, backend: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
+        """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities.
+
+        backend : "torch", "onnx" (ONNX Runtime, CPU) or "auto" (ONNX Runtime on CPU when it
+            is installed and the export works, else PyTorch).
+        """
+        import torch
+        net = self.net.eval()
+        cuda = self.device.startswith("cuda")
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"backend must be auto, torch or onnx, got {backend!r}")
+        if backend == "onnx" or (backend == "auto" and not cuda):
+            try:
+                from cellseg.model.onnx import onnx_predictor
+                return onnx_predictor(net)
+            except Exception as exc:  # missing onnxruntime, failed export: PyTorch still works
+                if backend == "onnx":
+                    raise
+                import warnings
+                warnings.warn(f"ONNX Runtime unavailable ({exc}); using PyTorch")
+        if not cuda:
+            net = net.to(memory_format=torch.channels_last)
+
+        def predict(tiles: np.ndarray) -> np.ndarray:
+            x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
+            if not cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.inference_mode(), torch.autocast("cuda", enabled=cuda):
+                return torch.sigmoid(net(x)).float().cpu().numpy()
+        return predict
+
+    def factor(self, diameter: float | None, shape: tuple[int, int]) -> float:
+        """Resize factor for an (H, W) image whose objects are ``diameter`` px across."""
+        return scale_factor(check_diameter(diameter), self.object_diameter, shape=shape)
+
+    def probs(self, image: np.ndarray, factor: float = 1.0, *, tile: int = DEFAULT_TILE,
+              overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2,
+              backend: str = "auto", norm: Normalization | None = None) -> np.ndarray:
+        """(2, H, W) float32 probabilities (foreground, centre distance) of an (H, W[, C])
+        image, predicted at ``factor`` x its size and resized back.
+
+        tile, overlap : sliding-window tile side and overlap (pixels); tta : average of 8
+        flips/rotations; backend : "auto", "torch" or "onnx"; norm : a fixed intensity mapping
+        (for the blocks of a huge image; default: this image's own).
+        """
+        if backend not in self._predictors:
+            self._predictors[backend] = self.tile_predictor(backend)
+        predictor = self._predictors[backend]
+        if tta:
+            predictor = tta_predictor(predictor)
+        x = self.prepare(image, norm)
+        if factor != 1.0:
+            x = resize(x, scaled_shape(x.shape[1:], factor))
+        probs = sliding_window(x, predictor, out_channels=2, tile=tile, overlap=overlap,
+                               batch_size=batch_size, multiple=self.net.multiple)
+        return probs if factor == 1.0 else resize(probs, image.shape[:2])
+
+    def labels_and_probs(self, image: np.ndarray, *, diameter: float | str | None = "auto",
+                         **options) -> tuple[np.ndarray, np.ndarray]:
+        """((H, W) int32 labels, (2, H, W) float32 probabilities) of an (H, W[, C]) image.
+
+        diameter : typical object diameter in this image (pixels); ``"auto"`` measures it on
+            a first pass at the native size; None predicts at the native size. When it
+            differs from :attr:`object_diameter` by more than 1.75x, the image is resized to
+            match for prediction (see :mod:`cellseg.core.rescale`); outputs keep its size.
+        options : as for :meth:`probs`.
+        """
+        shape = image.shape[:2]
+        if diameter == "auto":
+            probs = self.probs(image, **options)
+            labels = probs_to_labels(probs, self.params)
+            measured = object_diameter(labels, min_objects=MIN_OBJECTS)
+            factor = scale_factor(measured, self.object_diameter, shape=shape)
+            if factor == 1.0:
+                return labels, probs
+        else:
+            factor = self.factor(diameter, shape)
+        probs = self.probs(image, factor, **options)
+        return probs_to_labels(probs, self.params), probs
+
+    def predict_probs(self, image: np.ndarray, *, diameter: float | str | None = None,
+                      **options) -> np.ndarray:
+        """(2, H, W) probabilities; by default at the image's native size (``diameter=None``)."""
+        if diameter == "auto":
+            return self.labels_and_probs(image, diameter=diameter, **options)[1]
+        return self.probs(image, self.factor(diameter, image.shape[:2]), **options)
+
+    def segment(self, image: np.ndarray, **options) -> np.ndarray:
+        """(H, W) int32 labels; options as for :meth:`labels_and_probs`."""
+        return self.labels_and_probs(image, **options)[0]
+
+    def measure_diameter(self, image: np.ndarray, **options) -> float | None:
+        """Typical object diameter (pixels) in ``image``, from a pass at its native size; None
+        with fewer than ``MIN_OBJECTS`` objects."""
+        labels = self.labels_and_probs(image, **{**options, "diameter": None})[0]
+        return object_diameter(labels, min_objects=MIN_OBJECTS)

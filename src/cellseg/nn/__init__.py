@@ -1,1 +1,0 @@
-"""The U-Net segmenter: network, targets, augmentation, losses and training."""

@@ -1,0 +1,103 @@
+"""Training options: one dataclass per section, strict at every level.
+
+A YAML (or JSON, or dict) config has top-level training keys and two sections, ``network``
+(:class:`cellseg.model.unet.UNetConfig`) and ``augment``
+(:class:`cellseg.training.augment.AugmentConfig`). A key that no section knows is a usage
+error naming the key and the section, never silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cellseg.errors import InputError
+from cellseg.model.unet import UNetConfig
+from cellseg.training.augment import AugmentConfig
+
+
+def strict(cls, data: dict | None, section: str):
+    """``cls(**data)`` for a dataclass, refusing unknown keys; lists become tuples where the
+    field's default is a tuple (YAML has no tuples).
+
+    Examples
+    --------
+    >>> strict(AugmentConfig, {"dimp": 0.3}, "augment")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, dim_p, distractor_p, flip, gamma, noise_p, rotate, shear, zoom)
+    """
+    if data is not None and not isinstance(data, dict):
+        raise ValueError(f"section '{section}' must be a mapping, got {type(data).__name__}")
+    data = dict(data or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ValueError(f"unknown key {key!r} in section '{section}' "
+                             f"(known: {', '.join(sorted(known))})")
+    for key, value in data.items():
+        if isinstance(value, list) and isinstance(known[key].default, tuple):
+            data[key] = tuple(value)
+    return cls(**data)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs. Sections: ``network`` and ``augment``."""
+
+    epochs: int = 40
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    patch_size: int = 256
+    network: UNetConfig = field(default_factory=UNetConfig)
+    loss: str = "bce_dice"
+    optimizer: str = "adamw"       # adam | adamw | rmsprop | sgd
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"       # cosine | exponential | plateau | none
+    patience: int = 10             # epochs without a better validation score before stopping
+    val_fraction: float = 0.15
+    val_groups: list = field(default_factory=list)  # groups forced into validation (e.g. set16)
+    val_max_images: int = 80       # validation images scored each epoch (all at the end)
+    object_bias: float = 0.8       # share of crops centred on an object pixel
+    type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
+    separation: float = 0.0        # extra centre-distance loss weight where objects touch (0: off)
+    ema: float = 0.0               # validate and save an exponential moving average of the
+                                   # weights, this decay per step (e.g. 0.997; 0: off)
+    num_workers: int = 0
+    seed: int = 0
+    invert: str | bool = "auto"    # objects dark on bright: invert (auto | true | false)
+    channels: str = "gray"         # network input: gray | hematoxylin (stain-deconvolved RGB)
+    types: list = field(default_factory=list)  # keep only these image types (fluorescence,
+                                   # brightfield, histology); empty: all
+    bf16: bool = False             # bfloat16 autocast on CPU (slower than float32 on some CPUs:
+                                   # measure with benchmarks/speed.py)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """A config from a (YAML-loaded) dict; unknown keys at any level are a ValueError."""
+        d = dict(d or {})
+        network = strict(UNetConfig, d.pop("network", None), "network")
+        augment = strict(AugmentConfig, d.pop("augment", None), "augment")
+        cfg = strict(cls, d, "training")
+        cfg.network, cfg.augment = network, augment
+        network.validate()
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "TrainConfig":
+        """A config from a YAML/JSON file; any problem is a one-line InputError naming it."""
+        import yaml
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(path, f"cannot read config ({exc})") from exc
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise InputError(path, str(exc)) from exc
+
+    def to_dict(self) -> dict:
+        """Plain dict (JSON/YAML-able) that :meth:`from_dict` reads back."""
+        return dataclasses.asdict(self)

@@ -1,0 +1,66 @@
+"""Validation scoring and the tuning of a model's instance thresholds on validation images."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from cellseg.core.instances import InstanceParams, probs_to_labels
+from cellseg.core.rescale import typical_diameter
+
+
+def predict_all(model, images: list[np.ndarray]) -> list[np.ndarray]:
+    """(2, H, W) probabilities of each image (PyTorch: the weights change between calls)."""
+    return [model.predict_probs(im, backend="torch") for im in images]
+
+
+def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: InstanceParams) -> dict:
+    """Dataset scores (:func:`cellseg.core.metrics.evaluate`) of probabilities turned into
+    labels with ``params``."""
+    from cellseg.core.metrics import evaluate
+    return evaluate(truths, [probs_to_labels(p, params) for p in probs])
+
+
+def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams, dict]:
+    """Grid search of the foreground and seed thresholds and of the smoothing of the centre
+    distance, then of the relative minimum object size, for the best mean DSB2018 score on
+    the validation images. Returns (best parameters, their scores)."""
+    def best_of(candidates, best=None, best_scores=None):
+        for params in candidates:
+            scores = score_probs(probs, truths, params)
+            if best_scores is None or scores["dsb_score"] > best_scores["dsb_score"]:
+                best, best_scores = params, scores
+        return best, best_scores
+
+    best, scores = best_of(InstanceParams(prob_threshold=pt, seed_threshold=st,
+                                          min_size=base.min_size, smooth=smooth)
+                           for smooth in (0.0, 1.0, 2.0) for pt in (0.4, 0.5, 0.6)
+                           for st in (0.3, 0.4, 0.5, 0.6, 0.7))
+    return best_of((replace(best, min_relative=f) for f in (0.1, 0.2, 0.3)), best, scores)
+
+
+def finish(model, probs, truths) -> dict:
+    """Tune ``model``'s thresholds on validation ``probs`` / ``truths`` and record the
+    validation scores in its card; returns the scores."""
+    model.params, scores = tune_thresholds(probs, truths, model.params)
+    model.card["validation"] = {k: v for k, v in scores.items() if k != "confusion_matrix"}
+    return scores
+
+
+def retune(model_dir: str | Path, data: list[str | Path]) -> dict:
+    """Tune a trained model's instance parameters again on its validation images (listed in
+    its model card), measure its training objects' typical diameter, save both; returns the
+    validation scores."""
+    from cellseg.io.datasets import open_dataset
+    from cellseg.model.store import load_model, save_model
+    model = load_model(model_dir)
+    val_ids = set(model.card["training"]["val_ids"])
+    items = [it for p in data for it in open_dataset(p)]
+    pairs = [it.load() for it in items if it.id in val_ids]
+    model.card["object_diameter"] = typical_diameter(it.load()[1] for it in items
+                                                     if it.id not in val_ids)
+    scores = finish(model, predict_all(model, [im for im, _ in pairs]),
+                    [lab for _, lab in pairs])
+    save_model(model, model_dir)
+    return scores

@@ -1,0 +1,1 @@
+"""Pictures for a person: overlays, plots (matplotlib Figures, no global backend), reports."""
