@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cellseg.core.metrics import contingency, evaluate, image_scores, iou_matrix
+from cellseg.core.metrics import contingency, evaluate, image_row, image_scores, iou_matrix
 
 
 def squares(*boxes, shape=(20, 20)):
@@ -84,3 +84,36 @@ def test_gaps_in_label_numbers_do_not_count_as_objects():
     t = squares(A, B)
     t[t == 2] = 5
     assert evaluate(t, t)["dsb_score"] == 1.0
+
+
+def test_panoptic_quality_and_aji_hand_computed():
+    """Truth: two 4x4 squares (16 px each). Prediction: the first square exactly, a 4x2 half
+    of the second (IoU 8/16 = 0.5, not above 0.5: no match) and an extra 2x2 square.
+
+    PQ: TP 1, FP 2, FN 1 -> F1 = 2/(2+3) = 0.4; mean matched IoU 1.0 -> PQ 0.4.
+    AJI: truth 1 pairs with pred 1: I 16, U 16; truth 2 pairs with the half: I 8, U 16;
+    the extra square is unpaired: U += 4. AJI = 24 / 36.
+    """
+    truth = np.zeros((20, 20), np.int32)
+    truth[1:5, 1:5] = 1
+    truth[10:14, 10:14] = 2
+    pred = np.zeros_like(truth)
+    pred[1:5, 1:5] = 3
+    pred[10:14, 10:12] = 5
+    pred[16:18, 16:18] = 9
+    s = evaluate(truth, pred)
+    assert s["pq"] == pytest.approx(0.4)
+    assert s["aji"] == pytest.approx(24 / 36)
+    row = image_row(image_scores(truth, pred))
+    assert row["pq"] == pytest.approx(0.4) and row["aji"] == pytest.approx(24 / 36)
+
+
+def test_pq_and_aji_are_means_over_images():
+    t = np.zeros((10, 10), np.int32)
+    t[2:6, 2:6] = 1
+    p = np.zeros_like(t)
+    p[2:6, 2:8] = 1  # IoU 16/24: PQ = AJI = 2/3
+    empty = np.zeros_like(t)
+    s = evaluate([t, t], [p, empty])  # second image: everything missed, PQ = AJI = 0
+    assert s["pq"] == pytest.approx(1 / 3) and s["aji"] == pytest.approx(1 / 3)
+    assert evaluate(empty, empty)["pq"] == 1.0 and evaluate(empty, empty)["aji"] == 1.0

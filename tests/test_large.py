@@ -79,3 +79,57 @@ def test_real_model_blocks_agree_with_whole_image(tmp_path):
     s = evaluate(whole, stitched)
     assert whole.max() > 200
     assert s["f1_50"] >= 0.98 and s["pixel_iou"] >= 0.98, s  # measured 0.987 and 0.990
+
+
+def _mosaic(size=600):
+    from cellseg.io.images import read_image
+    from cellseg.core.preprocess import to_gray
+    from conftest import SAMPLES
+    tile = to_gray(read_image(SAMPLES / "images" / "fluorescence_0287e7ee.png")).astype(np.uint8)
+    return np.tile(tile, (1 + size // tile.shape[0], 1 + size // tile.shape[1]))[:size, :size]
+
+
+def test_huge_images_honour_or_refuse_every_segment_option(tmp_path):
+    """In a batch, images over ``large_pixels`` go block by block: --channel is honoured,
+    --save-probs refused in one line, two huge x.tif from different folders do not collide,
+    and no scratch .zarr is left behind."""
+    from cellseg.jobs.segment_batch import run_segment
+    image = _mosaic()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    # nuclei in channel 1 of 2 (channel 0 blank); b holds the same nuclei mirrored
+    blank = np.zeros_like(image)
+    for folder, nuclei in (("a", image), ("b", image[:, ::-1])):
+        tifffile.imwrite(tmp_path / folder / "x.tif", np.stack([blank, nuclei], -1),
+                         photometric="minisblack", planarconfig="contig")
+    out = tmp_path / "out"
+    opts = dict(quiet=True, block=256, large_pixels=100_000, log=lambda m: None)
+    result = run_segment([tmp_path / "a" / "x.tif", tmp_path / "b" / "x.tif"], out,
+                         channel=1, **opts)
+    assert not result.failed and sorted(result.done) == ["a_x", "b_x"]
+    a = tifffile.imread(out / "a_x_labels.tif")
+    b = tifffile.imread(out / "b_x_labels.tif")
+    tifffile.imwrite(tmp_path / "gray.tif", image)
+    run_segment([tmp_path / "gray.tif"], tmp_path / "gray", **opts)
+    assert a.max() > 50 and np.array_equal(a, tifffile.imread(tmp_path / "gray" /
+                                                               "gray_labels.tif"))
+    assert not np.array_equal(a, b) and abs(int(a.max()) - int(b.max())) < 0.05 * a.max()
+    assert not list(out.rglob("*.zarr")) and not list(out.glob(".*"))[1:]  # only .cellseg
+    probs = run_segment([tmp_path / "b" / "x.tif"], tmp_path / "p", save_probs=True, channel=1,
+                        **opts)
+    (path, why), = probs.failed
+    assert "--save-probs" in why and "\n" not in why
+
+
+def test_huge_image_with_tta_and_kept_zarr(tmp_path):
+    from cellseg.jobs.segment_huge import segment_large
+    tifffile.imwrite(tmp_path / "scan.tif", _mosaic(400))
+    plain = segment_large(tmp_path / "scan.tif", tmp_path / "o1", "nuclei", block=256,
+                          quiet=True)
+    tta = segment_large(tmp_path / "scan.tif", tmp_path / "o2", "nuclei", block=256, quiet=True,
+                        tta=True, keep_zarr=True)
+    a, b = tifffile.imread(plain["labels"]), tifffile.imread(tta["labels"])
+    assert not np.array_equal(a, b)  # TTA reached the blocks
+    assert evaluate(a.astype(np.int32), b.astype(np.int32))["f1_50"] > 0.9
+    assert (tmp_path / "o2" / "scan_labels.zarr").is_dir()
+    assert not list((tmp_path / "o1").glob("*.zarr")) and not list((tmp_path / "o1").glob(".*"))

@@ -107,3 +107,33 @@ def test_track_command_with_grid_and_report(tmp_path):
     tracks = pd.read_csv(out / "tracks.csv")
     assert tracks.groupby("well")["track_id"].nunique().to_dict() == {0: 2, 1: 2}
     assert (out / "report.html").exists() and (out / "overlay.gif").exists()
+
+
+def test_tracker_costs_are_parameters():
+    """A jump of 25 px between frames: linked with the default search radius (1.5 diameters
+    of 19 px), a new track with a radius of 0.5 diameters; a gap of 2 frames is bridged with
+    max_gap 2, not with max_gap 1."""
+    a = discs((80, 120), centres=((40, 30),), radius=9)
+    b = discs((80, 120), centres=((40, 55),), radius=9)
+    empty = np.zeros_like(a)
+    assert Tracker().update(a)[0].max() == Tracker().update(b)[0].max() == 1
+    near = Tracker(search_radius=0.5)
+    near.update(a)
+    assert near.update(b)[0].max() == 2
+    for gap, expected in ((2, 1), (1, 2)):
+        tr = Tracker(max_gap=gap)
+        ids = [tr.update(f)[0].max() for f in (a, empty, empty, a)]
+        assert ids[-1] == expected
+
+
+def test_api_and_command_give_the_same_table(tmp_path):
+    """cellseg.track and cellseg track run one loop: same columns, same rows."""
+    import cellseg
+    frames = [(30 + 150 * (lab > 0)).astype(np.uint8) for lab in moving_discs()]
+    tifffile.imwrite(tmp_path / "movie.tif", np.stack(frames))
+    job = run_track(tmp_path / "movie.tif", tmp_path / "out", make_segmenter(method="otsu"),
+                    quiet=True, gif=False)
+    _, api = cellseg.track(frames, method="otsu")
+    assert list(api.columns) == list(job.columns)
+    pd.testing.assert_frame_equal(api.reset_index(drop=True), job.reset_index(drop=True),
+                                  check_dtype=False)

@@ -12,5 +12,6 @@ class InputError(ValueError):
 
     def __init__(self, path: str | Path | None, problem: str):
         self.path = None if path is None else str(path)
-        self.problem = problem
+        self.problem = " ".join(str(problem).split())  # one line, whatever a library said
+        problem = self.problem
         super().__init__(problem if path is None else f"{path}: {problem}")

@@ -90,7 +90,7 @@ def count_frames(path: str | Path) -> int:
     except InputError:
         raise
     except Exception as exc:  # any decoder failure is the file's problem
-        raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+        raise InputError(path, decoder_problem(exc)) from exc
 
 
 def _read_raw(path: Path, frame: int) -> np.ndarray:
@@ -118,9 +118,23 @@ def _read_raw(path: Path, frame: int) -> np.ndarray:
     return np.asarray(iio.imread(path))
 
 
+def decoder_problem(exc: Exception) -> str:
+    """One line saying why a decoder could not read a file (decoders' messages may span
+    several lines, with hints about plugins that would not help)."""
+    text = str(exc)
+    if "Could not find a backend" in text or "cannot identify image file" in text:
+        return "not a readable image (no decoder recognizes its content)"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"cannot read image ({type(exc).__name__}{': ' + first if first else ''})"
+
+
 def _tidy(image: np.ndarray, path: Path, channel: int | None) -> np.ndarray:
     """Squeeze singleton axes, drop an alpha channel that carries nothing, pick a channel."""
+    raw_shape = np.shape(image)
     image = np.squeeze(image)
+    if image.ndim < 2:  # a 1x1 or 1xN image squeezed to nothing
+        size = "x".join(str(n) for n in (raw_shape[:2] if len(raw_shape) >= 2 else raw_shape))
+        raise InputError(path, f"image is too small ({size or '0'} pixels; 2x2 at least)")
     if image.ndim == 3 and image.shape[0] <= 4 < image.shape[-1]:
         image = np.moveaxis(image, 0, -1)  # (C, H, W) planar -> (H, W, C)
     if image.ndim not in (2, 3):
@@ -141,7 +155,8 @@ def _tidy(image: np.ndarray, path: Path, channel: int | None) -> np.ndarray:
     if image.dtype == bool:
         image = image.astype(np.uint8)
     if min(image.shape[:2]) < 2:
-        raise InputError(path, f"image is too small ({image.shape[0]}x{image.shape[1]} pixels)")
+        raise InputError(path, f"image is too small ({image.shape[0]}x{image.shape[1]} pixels; "
+                         "2x2 at least)")
     return image
 
 
@@ -167,7 +182,7 @@ def read_frame(path: str | Path, frame: int = 0, *, channel: int | None = None) 
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(path, f"cannot read image ({type(exc).__name__}: {exc})") from exc
+        raise InputError(path, decoder_problem(exc)) from exc
     return _tidy(raw, path, channel)
 
 

@@ -44,8 +44,14 @@ def model_paths(name_or_path: str | Path) -> tuple[Path, Path]:
 def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> TrainedModel:
     """Load a bundled model by name, a model folder or a .safetensors file (never unpickles).
 
-    The weights' SHA-256 is checked against the card; any problem is a one-line
-    :class:`cellseg.errors.InputError` naming the file.
+    Parameters
+    ----------
+    name_or_path : "nuclei", "he", "cells" (bundled), a model folder or a weights file.
+
+    Returns
+    -------
+    TrainedModel : the network with its card; the weights' SHA-256 was checked against the
+    card. Any problem is a one-line :class:`cellseg.errors.InputError` naming the file.
 
     Examples
     --------
