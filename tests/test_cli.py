@@ -64,7 +64,7 @@ def test_bad_file_in_batch_others_still_done(images, tmp_path):
     out = tmp_path / "out"
     r = cellseg("segment", images, tmp_path / "missing.tif", "-o", out, "--method", "otsu", "-q")
     assert r.returncode == 1
-    assert "broken.png: cannot read image" in r.stderr
+    assert "broken.png: not a readable image" in r.stderr
     assert "missing.tif: no such file or folder" in r.stderr
     assert (out / "a_labels.tif").exists() and (out / "b_labels.tif").exists()
 

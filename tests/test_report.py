@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from cellseg.jobs.evaluate_folder import evaluate_folder, write_artifacts
+from cellseg.jobs.evaluate_folder import run_evaluate
 from cellseg.jobs.segment_batch import run_segment
 from cellseg.viz.report import build_report
 from cellseg.segmenter import make_segmenter
@@ -46,15 +46,7 @@ def report_runs(tmp_path_factory):
     seg = tmp / "segment"
     run_segment([SAMPLES / "images"], seg, method="otsu", quiet=True)
     ev = tmp / "evaluate"
-    ev.mkdir()
-    scores, per_image, base = evaluate_folder(seg, SAMPLES, log=lambda m: None)
-    import json
-    from cellseg.jobs.evaluate_folder import json_ready
-    doc = json_ready(scores)
-    doc["otsu_baseline"] = json_ready(base)
-    (ev / "scores.json").write_text(json.dumps(doc))
-    per_image.to_csv(ev / "per_image.csv", index=False)
-    write_artifacts(ev, seg, SAMPLES, scores, per_image, base)
+    run_evaluate(seg, SAMPLES, ev, log=lambda m: None)
     trk = tmp / "track"
     frames = [(30 + 150 * (lab > 0)).astype(np.uint8) for lab in moving_discs()]
     tifffile.imwrite(tmp / "movie.tif", np.stack(frames))
