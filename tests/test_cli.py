@@ -86,12 +86,14 @@ def test_evaluate_json_and_files(images, tmp_path):
     r = cellseg("evaluate", out, tmp_path / "truth", "--json", "-o", tmp_path / "ev")
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
-    for key in ("dsb_score", "ap50", "f1_50", "pixel_iou", "pixel_dice", "count_mae", "images"):
+    for key in ("dsb_score", "ap50", "f1_50", "pixel_iou", "pixel_dice", "count_mae", "images",
+                "pq", "aji"):
         assert key in doc
     assert doc["images"] == 2 and doc["ap50"] == 1.0 and doc["count_mae"] == 0
+    assert 0.5 < doc["pq"] <= 1 and 0.5 < doc["aji"] <= 1
     assert (tmp_path / "ev" / "per_image.csv").exists()
     table = cellseg("evaluate", out, tmp_path / "truth").stdout
-    assert "dsb_score" in table and "pixel_iou" in table
+    assert "dsb_score" in table and "pixel_iou" in table and "aji" in table
 
 
 def test_measure_labels_made_elsewhere(images, tmp_path):
