@@ -70,6 +70,10 @@ def segment(
     redo: bool = typer.Option(False, "--redo", help="Redo images already done in OUT."),
     save_probs: bool = typer.Option(False, "--save-probs", help="Also write <stem>_probs.tif "
                                     "(foreground probability x 255, unet only)."),
+    rois: bool = typer.Option(False, "--rois", help="Also write <stem>_rois.zip: one ImageJ "
+                              "polygon ROI per object, for Fiji's ROI Manager."),
+    geojson: bool = typer.Option(False, "--geojson", help="Also write <stem>.geojson: one "
+                                 "QuPath detection per object, measurements as properties."),
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ):
@@ -84,7 +88,8 @@ def segment(
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
                              diameter=parse_diameter(diameter), redo=redo, quiet=quiet,
-                             save_probs=save_probs, client=client, block=block_size)
+                             save_probs=save_probs, client=client, block=block_size,
+                             rois=rois, geojson=geojson)
     except (InputError, ValueError) as exc:
         fail(str(exc))
     finally:

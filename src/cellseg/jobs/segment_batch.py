@@ -19,6 +19,7 @@ import pandas as pd
 
 from cellseg.core.measure import measure, summarize
 from cellseg.errors import InputError
+from cellseg.io.exports import write_geojson, write_rois
 from cellseg.io.images import count_frames, find_images, read_frame
 from cellseg.io.naming import output_stems
 from cellseg.io.write import atomic_path, write_csv, write_labels, write_png
@@ -26,7 +27,7 @@ from cellseg.segmenter import SegmentOptions, Segmenter, make_segmenter
 from cellseg.viz.overlay import outline_overlay
 
 RECORDS = ".cellseg"
-OUTPUT_SUFFIXES = ("_labels.tif", "_overlay.png", "_probs.tif")
+OUTPUT_SUFFIXES = ("_labels.tif", "_overlay.png", "_probs.tif", "_rois.zip", ".geojson")
 
 
 @dataclass
@@ -51,12 +52,16 @@ class BatchOptions:
     pixel_size: float | None = None    # µm per pixel: adds µm columns
     block: int = 2048                  # block size (pixels) for images above large_pixels
     large_pixels: int = 60_000_000     # above this (about 7,700 x 7,700) segment in blocks
+    rois: bool = False                 # also write <stem>_rois.zip (ImageJ/Fiji ROIs)
+    geojson: bool = False              # also write <stem>.geojson (QuPath detections)
 
 
-def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter, *,
-                 channel: int | None, pixel_size: float | None) -> tuple[pd.DataFrame, list[dict]]:
+def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter,
+                 opts: BatchOptions) -> tuple[pd.DataFrame, list[dict]]:
     """Segment every frame of one file and write its labels (and probabilities when the
-    segmenter gives them) and overlay; return its measurements and per-frame summaries."""
+    segmenter gives them, ROIs and GeoJSON when asked) and overlay; return its measurements
+    and per-frame summaries."""
+    channel, pixel_size = opts.channel, opts.pixel_size
     n = count_frames(path)
     stack, tables, summaries, probs = [], [], [], []
     first = None
@@ -79,6 +84,10 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter, *,
         with atomic_path(out / f"{stem}_probs.tif") as tmp:
             tifffile.imwrite(tmp, np.stack(probs) if n > 1 else probs[0], compression="zlib")
     write_png(out / f"{stem}_overlay.png", outline_overlay(*first))
+    if opts.rois:
+        write_rois(out / f"{stem}_rois.zip", stack)
+    if opts.geojson:
+        write_geojson(out / f"{stem}.geojson", stack, tables)
     return pd.concat(tables, ignore_index=True), summaries
 
 
@@ -104,8 +113,7 @@ def process_image(path: Path, out: Path, stem: str, opts: BatchOptions) -> str |
         if image_pixels(path) > opts.large_pixels:
             table, summaries = segment_huge(path, out, stem, opts)
         else:
-            table, summaries = segment_file(path, out, stem, segmenter, channel=opts.channel,
-                                            pixel_size=opts.pixel_size)
+            table, summaries = segment_file(path, out, stem, segmenter, opts)
         write_csv(out / RECORDS / f"{stem}.csv", table)
         with atomic_path(out / RECORDS / f"{stem}.json") as tmp:
             tmp.write_text(json.dumps({"input": str(path), "summaries": summaries,
@@ -140,6 +148,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
                 diameter: float | str | None = "auto", redo: bool = False,
                 quiet: bool = False, save_probs: bool = False, client=None,
                 block: int = BatchOptions.block, large_pixels: int = BatchOptions.large_pixels,
+                rois: bool = False, geojson: bool = False,
                 log: Callable[[str], None] | None = None) -> RunResult:
     """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``.
 
@@ -150,6 +159,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     channel : channel (0-based) of multi-channel images; pixel_size : µm per pixel.
     redo : segment again images already done in ``out``.
     save_probs : also write ``<stem>_probs.tif`` (foreground probability x 255).
+    rois, geojson : also write ``<stem>_rois.zip`` (Fiji ROI Manager) and ``<stem>.geojson``
+        (QuPath detections with their measurements); see :mod:`cellseg.io.exports`.
     client : a ``dask.distributed.Client``; images are then segmented by its workers (which
         must see the same file system), and a huge image's blocks are spread over them.
     block, large_pixels : single-frame TIFFs of more than ``large_pixels`` pixels are
@@ -164,7 +175,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     seg = SegmentOptions(method=method, model=None if model is None else str(model),
                          diameter=diameter, tta=tta, probs=save_probs,
                          **{k: v for k, v in (("tile", tile), ("overlap", overlap)) if v})
-    opts = BatchOptions(seg, channel, pixel_size, block, large_pixels)
+    opts = BatchOptions(seg, channel, pixel_size, block, large_pixels, rois, geojson)
     result = RunResult()
     paths: list[Path] = []
     for item in inputs:

@@ -295,9 +295,11 @@ def segment_huge(path: Path, out: Path, stem: str, opts) -> tuple[pd.DataFrame, 
     if s.method != "unet":
         raise InputError(path, "images this large are segmented in blocks with the U-Net only "
                          "(--method unet)")
-    if s.probs:
-        raise InputError(path, "--save-probs is not available for images segmented in blocks "
-                         f"(over {opts.large_pixels / 1e6:.0f} megapixels)")
+    for asked, option in ((s.probs, "--save-probs"), (opts.rois, "--rois"),
+                          (opts.geojson, "--geojson")):
+        if asked:
+            raise InputError(path, f"{option} is not available for images segmented in blocks "
+                             f"(over {opts.large_pixels / 1e6:.0f} megapixels)")
     with client_in_task() as client:
         res = segment_large(path, out, s.model, stem=stem, block=opts.block, tile=s.tile,
                             overlap=s.overlap, tta=s.tta, diameter=s.diameter,
