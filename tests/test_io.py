@@ -131,3 +131,39 @@ def test_one_pixel_wide_images_are_too_small(tmp_path, shape):
     tifffile.imwrite(tmp_path / "thin.tif", np.ones(shape, np.uint16))
     with pytest.raises(InputError, match=r"thin\.tif: image is too small \(\d+x\d+ pixels"):
         read_image(tmp_path / "thin.tif")
+
+
+def test_pixel_size_comes_from_the_file_unless_given(tmp_path):
+    """--pixel-size auto (the default): an OME-TIFF's PhysicalSizeX (here in nm) and an ImageJ
+    TIFF's calibration give µm columns; a given value overrides; the label TIFF carries the
+    calibration so Fiji shows µm."""
+    import pandas as pd
+    from cellseg.io.images import pixel_size
+    from cellseg.jobs.segment_batch import run_segment
+    from conftest import discs
+    image = (20 + 150 * (discs() > 0)).astype(np.uint16)
+    src = tmp_path / "in"
+    src.mkdir()
+    tifffile.imwrite(src / "ome.ome.tif", image, ome=True,
+                     metadata={"PhysicalSizeX": 500, "PhysicalSizeXUnit": "nm",
+                               "PhysicalSizeY": 500, "PhysicalSizeYUnit": "nm"})
+    tifffile.imwrite(src / "ij.tif", image, imagej=True, resolution=(4, 4),
+                     metadata={"unit": "micron"})
+    tifffile.imwrite(src / "plain.tif", image)
+    assert pixel_size(src / "ome.ome.tif") == pytest.approx(0.5)
+    assert pixel_size(src / "ij.tif") == pytest.approx(0.25)
+    assert pixel_size(src / "plain.tif") is None
+    out = tmp_path / "out"
+    assert run_segment([src], out, method="otsu", quiet=True).ok
+    summary = pd.read_csv(out / "summary.csv").set_index("image")
+    assert summary.loc["ome.ome.tif", "pixel_size_source"] == "file"
+    assert summary.loc["ij.tif", "pixel_size_um"] == pytest.approx(0.25)
+    assert summary.loc["plain.tif", "pixel_size_source"] == "none"
+    table = pd.read_csv(out / "measurements.csv")
+    ome = table[table["image"] == "ome.ome.tif"]
+    assert np.allclose(ome["area_um2"], ome["area"] * 0.25)
+    assert pixel_size(out / "ome.ome_labels.tif") == pytest.approx(0.5)
+    given = tmp_path / "given"
+    run_segment([src / "ome.ome.tif"], given, method="otsu", pixel_size=0.1, quiet=True)
+    row = pd.read_csv(given / "summary.csv").iloc[0]
+    assert row["pixel_size_source"] == "given" and row["pixel_size_um"] == pytest.approx(0.1)

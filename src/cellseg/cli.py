@@ -40,6 +40,20 @@ def parse_diameter(text: str) -> float | str | None:
     return value
 
 
+def parse_pixel_size(text: str) -> float | str | None:
+    """--pixel-size value: "auto", "off" (None) or a positive number of µm per pixel."""
+    if text.lower() in ("auto", "off"):
+        return None if text.lower() == "off" else "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise typer.BadParameter(f"expected auto, off or a positive number of µm, got {text!r}",
+                                 param_hint="--pixel-size")
+    return value
+
+
 def fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -55,7 +69,9 @@ def segment(
                                         "cells, phase contrast) or a model folder. Default: "
                                         "chosen per image (he for stained tissue, else "
                                         "nuclei)."),
-    pixel_size: Optional[float] = typer.Option(None, help="µm per pixel: adds µm columns."),
+    pixel_size: str = typer.Option("auto", help="µm per pixel: adds µm columns. 'auto' reads "
+                                   "it from the file (OME-TIFF, ImageJ TIFF) when recorded "
+                                   "there; 'off' for pixels only."),
     channel: Optional[int] = typer.Option(None, help="Use this channel (0-based) of "
                                           "multi-channel images."),
     tile: int = typer.Option(1024, help="Tile size in pixels; smaller images are predicted whole."),
@@ -86,7 +102,7 @@ def segment(
         client = make_client(workers, scheduler)
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
-                             pixel_size=pixel_size, tile=tile, overlap=overlap, tta=tta,
+                             pixel_size=parse_pixel_size(pixel_size), tile=tile, overlap=overlap, tta=tta,
                              diameter=parse_diameter(diameter), redo=redo, quiet=quiet,
                              save_probs=save_probs, client=client, block=block_size,
                              rois=rois, geojson=geojson)

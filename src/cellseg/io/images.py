@@ -196,3 +196,59 @@ def iter_frames(path: str | Path, *, channel: int | None = None) -> Iterator[np.
     path = Path(path)
     for i in range(count_frames(path)):
         yield read_frame(path, i, channel=channel)
+
+
+UNITS_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
+            "\\u00B5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "mm": 1e3, "millimeter": 1e3,
+            "cm": 1e4, "centimeter": 1e4, "m": 1e6, "meter": 1e6}
+
+
+def _ome_pixel_size(tif) -> float | None:
+    """PhysicalSizeX of the first OME Pixels element, in µm (OME's default unit)."""
+    import re
+    xml = tif.ome_metadata or ""
+    m = re.search(r"<Pixels\b[^>]*>", xml)
+    if not m:
+        return None
+    size = re.search(r'PhysicalSizeX="([^"]+)"', m.group(0))
+    unit = re.search(r'PhysicalSizeXUnit="([^"]+)"', m.group(0))
+    factor = UNITS_UM.get(unit.group(1) if unit else "µm")
+    return float(size.group(1)) * factor if size and factor else None
+
+
+def _imagej_pixel_size(tif) -> float | None:
+    """1 / XResolution of an ImageJ TIFF whose unit is a length (ImageJ's calibration)."""
+    meta = tif.imagej_metadata or {}
+    factor = UNITS_UM.get(str(meta.get("unit", "")).strip())
+    tag = tif.pages[0].tags.get("XResolution")
+    if not factor or tag is None:
+        return None
+    num, den = tag.value
+    return float(den) / float(num) * factor if num else None
+
+
+def pixel_size(path: str | Path) -> float | None:
+    """The physical pixel size (µm per pixel, x axis) a file records: OME-TIFF
+    ``PhysicalSizeX`` or an ImageJ TIFF's calibration; None when it records none.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> p = Path(tempfile.mkdtemp()) / "cal.tif"
+    >>> tifffile.imwrite(p, np.zeros((4, 4), np.uint8), imagej=True, resolution=(1 / 0.325, 1 / 0.325),
+    ...                  metadata={"unit": "um"})
+    >>> round(pixel_size(p), 3)
+    0.325
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return None
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            size = _ome_pixel_size(tif) if tif.is_ome else None
+            if size is None and tif.is_imagej:
+                size = _imagej_pixel_size(tif)
+    except Exception:
+        return None  # unreadable metadata: read_frame reports the file itself
+    return size if size and np.isfinite(size) and size > 0 else None

@@ -38,14 +38,26 @@ def labels_dtype(labels: np.ndarray) -> np.dtype:
     return np.dtype(np.uint16) if int(labels.max(initial=0)) < 2**16 else np.dtype(np.uint32)
 
 
-def write_labels(path: str | Path, labels: np.ndarray) -> None:
-    """Write a (H, W) label image, or a (T, H, W) stack as pages, as a zlib-compressed TIFF."""
+def write_labels(path: str | Path, labels: np.ndarray, pixel_size: float | None = None) -> None:
+    """Write a (H, W) label image, or a (T, H, W) stack as pages, as a zlib-compressed TIFF.
+
+    With ``pixel_size`` (µm per pixel) the file carries its calibration: an ImageJ TIFF (unit
+    µm) for up to 65,535 objects, so Fiji shows µm; TIFF resolution tags (pixels per cm) else.
+    """
     import tifffile
     labels = np.asarray(labels)
     if labels.min(initial=0) < 0:
         raise ValueError("label images hold non-negative integers")
+    data = labels.astype(labels_dtype(labels))
+    extra: dict = {}
+    if pixel_size:
+        if data.dtype == np.uint16:
+            extra = dict(imagej=True, resolution=(1 / pixel_size, 1 / pixel_size),
+                         metadata={"unit": "um", "axes": "TYX" if data.ndim == 3 else "YX"})
+        else:
+            extra = dict(resolution=(1e4 / pixel_size, 1e4 / pixel_size), resolutionunit="CENTIMETER")
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, labels.astype(labels_dtype(labels)), compression="zlib")
+        tifffile.imwrite(tmp, data, compression="zlib", **extra)
 
 
 def write_png(path: str | Path, image: np.ndarray) -> None:

@@ -21,6 +21,7 @@ from cellseg.core.measure import measure, summarize
 from cellseg.errors import InputError
 from cellseg.io.exports import write_geojson, write_rois
 from cellseg.io.images import count_frames, find_images, read_frame
+from cellseg.io.images import pixel_size as pixel_size_of
 from cellseg.io.naming import output_stems
 from cellseg.io.write import atomic_path, write_csv, write_labels, write_png
 from cellseg.segmenter import SegmentOptions, Segmenter, make_segmenter
@@ -49,7 +50,8 @@ class BatchOptions:
 
     segment: SegmentOptions = SegmentOptions()
     channel: int | None = None         # channel (0-based) of multi-channel images
-    pixel_size: float | None = None    # µm per pixel: adds µm columns
+    pixel_size: float | str | None = "auto"  # µm per pixel (adds µm columns); "auto": the
+                                             # file's own calibration when it has one
     block: int = 2048                  # block size (pixels) for images above large_pixels
     large_pixels: int = 60_000_000     # above this (about 7,700 x 7,700) segment in blocks
     rois: bool = False                 # also write <stem>_rois.zip (ImageJ/Fiji ROIs)
@@ -61,7 +63,8 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter,
     """Segment every frame of one file and write its labels (and probabilities when the
     segmenter gives them, ROIs and GeoJSON when asked) and overlay; return its measurements
     and per-frame summaries."""
-    channel, pixel_size = opts.channel, opts.pixel_size
+    channel = opts.channel
+    pixel_size, source = resolve_pixel_size(opts.pixel_size, path)
     n = count_frames(path)
     stack, tables, summaries, probs = [], [], [], []
     first = None
@@ -77,8 +80,9 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter,
         if n > 1:
             t.insert(1, "frame", f)
         tables.append(t)
-        summaries.append({**summarize(t, name, pixel_size=pixel_size), "model": result.model})
-    write_labels(out / f"{stem}_labels.tif", np.stack(stack) if n > 1 else stack[0])
+        summaries.append({**summarize(t, name, pixel_size=pixel_size), "model": result.model,
+                          "pixel_size_um": pixel_size, "pixel_size_source": source})
+    write_labels(out / f"{stem}_labels.tif", np.stack(stack) if n > 1 else stack[0], pixel_size)
     if probs:
         import tifffile
         with atomic_path(out / f"{stem}_probs.tif") as tmp:
@@ -89,6 +93,14 @@ def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter,
     if opts.geojson:
         write_geojson(out / f"{stem}.geojson", stack, tables)
     return pd.concat(tables, ignore_index=True), summaries
+
+
+def resolve_pixel_size(option: float | str | None, path: Path) -> tuple[float | None, str]:
+    """(µm per pixel or None, where it came from: "given", "file" or "none") for one file."""
+    if option == "auto":
+        size = pixel_size_of(path)
+        return size, "file" if size else "none"
+    return (float(option), "given") if option else (None, "none")
 
 
 def image_pixels(path: Path) -> int:
@@ -143,7 +155,7 @@ def plan(paths: list[Path], out: Path, redo: bool, result: RunResult, log) -> li
 
 def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "unet",
                 model: str | Path | None = None, channel: int | None = None,
-                pixel_size: float | None = None, tile: int | None = None,
+                pixel_size: float | str | None = "auto", tile: int | None = None,
                 overlap: int | None = None, tta: bool = False,
                 diameter: float | str | None = "auto", redo: bool = False,
                 quiet: bool = False, save_probs: bool = False, client=None,
@@ -156,7 +168,9 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     ----------
     method, model, tile, overlap, tta, diameter : see :class:`cellseg.segmenter.SegmentOptions`
         (model None: chosen per image).
-    channel : channel (0-based) of multi-channel images; pixel_size : µm per pixel.
+    channel : channel (0-based) of multi-channel images.
+    pixel_size : µm per pixel; "auto" (default) reads it from each file (OME-TIFF, ImageJ
+        TIFF) when it is recorded there; None: pixels only.
     redo : segment again images already done in ``out``.
     save_probs : also write ``<stem>_probs.tif`` (foreground probability x 255).
     rois, geojson : also write ``<stem>_rois.zip`` (Fiji ROI Manager) and ``<stem>.geojson``

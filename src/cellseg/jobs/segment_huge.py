@@ -300,16 +300,17 @@ def segment_huge(path: Path, out: Path, stem: str, opts) -> tuple[pd.DataFrame, 
         if asked:
             raise InputError(path, f"{option} is not available for images segmented in blocks "
                              f"(over {opts.large_pixels / 1e6:.0f} megapixels)")
+    from cellseg.jobs.segment_batch import resolve_pixel_size
+    px, source = resolve_pixel_size(opts.pixel_size, path)
     with client_in_task() as client:
         res = segment_large(path, out, s.model, stem=stem, block=opts.block, tile=s.tile,
                             overlap=s.overlap, tta=s.tta, diameter=s.diameter,
-                            channel=opts.channel, pixel_size=opts.pixel_size, quiet=True,
-                            client=client)
+                            channel=opts.channel, pixel_size=px, quiet=True, client=client)
     labels = open_lazy(res["labels"])
     image = open_lazy(path, opts.channel)
     step = max(1, int(np.ceil(max(labels.shape) / 4096)))  # overview at most 4096 px wide
     write_png(out / f"{stem}_overlay.png", outline_overlay(np.asarray(image[::step, ::step]),
                                                            np.asarray(labels[::step, ::step])))
-    summary = {**summarize(res["table"], path.name, pixel_size=opts.pixel_size),
-               "model": res["model"]}
+    summary = {**summarize(res["table"], path.name, pixel_size=px), "model": res["model"],
+               "pixel_size_um": px, "pixel_size_source": source}
     return res["table"], [summary]
