@@ -167,3 +167,15 @@ def test_pixel_size_comes_from_the_file_unless_given(tmp_path):
     run_segment([src / "ome.ome.tif"], given, method="otsu", pixel_size=0.1, quiet=True)
     row = pd.read_csv(given / "summary.csv").iloc[0]
     assert row["pixel_size_source"] == "given" and row["pixel_size_um"] == pytest.approx(0.1)
+
+
+def test_channel_by_name(tmp_path):
+    from cellseg.io.images import channel_names
+    data = np.stack([np.full((6, 6), 10, np.uint16), np.full((6, 6), 20, np.uint16)])
+    tifffile.imwrite(tmp_path / "c.ome.tif", data, ome=True,
+                     metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP"]}})
+    assert channel_names(tmp_path / "c.ome.tif") == ["DAPI", "GFP"]
+    assert read_image(tmp_path / "c.ome.tif", channel="GFP").max() == 20
+    assert read_image(tmp_path / "c.ome.tif", channel="0").max() == 10
+    with pytest.raises(InputError, match=r"no channel named 'RFP' \(DAPI, GFP\)"):
+        read_image(tmp_path / "c.ome.tif", channel="RFP")

@@ -72,8 +72,9 @@ def segment(
     pixel_size: str = typer.Option("auto", help="µm per pixel: adds µm columns. 'auto' reads "
                                    "it from the file (OME-TIFF, ImageJ TIFF) when recorded "
                                    "there; 'off' for pixels only."),
-    channel: Optional[int] = typer.Option(None, help="Use this channel (0-based) of "
-                                          "multi-channel images."),
+    channel: Optional[str] = typer.Option(None, help="Use this channel of multi-channel "
+                                          "images: 0-based index or the channel's name "
+                                          "(OME-TIFF, ImageJ)."),
     tile: int = typer.Option(1024, help="Tile size in pixels; smaller images are predicted whole."),
     overlap: int = typer.Option(128, help="Overlap of neighbouring tiles in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (8x slower)."),

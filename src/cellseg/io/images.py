@@ -160,14 +160,60 @@ def _tidy(image: np.ndarray, path: Path, channel: int | None) -> np.ndarray:
     return image
 
 
-def read_frame(path: str | Path, frame: int = 0, *, channel: int | None = None) -> np.ndarray:
+def channel_names(path: str | Path) -> list[str]:
+    """Channel names a file records (OME-TIFF ``Channel Name``, ImageJ TIFF ``Labels`` of a
+    channel stack); empty when none.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> p = Path(tempfile.mkdtemp()) / "two.ome.tif"
+    >>> tifffile.imwrite(p, np.zeros((2, 6, 6), np.uint16), ome=True,
+    ...                  metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "GFP"]}})
+    >>> channel_names(p)
+    ['DAPI', 'GFP']
+    """
+    import re
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return []
+    import tifffile
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if tif.is_ome:
+                xml = tif.ome_metadata or ""
+                pixels = xml[xml.find("<Pixels"):xml.find("</Pixels>")]
+                return re.findall(r'<Channel\b[^>]*\bName="([^"]*)"', pixels)
+            if tif.is_imagej:
+                labels = (tif.imagej_metadata or {}).get("Labels") or []
+                return [str(x) for x in labels] if isinstance(labels, list) else []
+    except Exception:
+        return []
+    return []
+
+
+def channel_index(path: str | Path, channel: int | str | None) -> int | None:
+    """A --channel value (0-based index, or a channel name the file records) as an index."""
+    if channel is None or isinstance(channel, int):
+        return channel
+    if str(channel).isdigit():
+        return int(channel)
+    names = channel_names(path)
+    if channel not in names:
+        known = ", ".join(names) if names else "the file names no channels"
+        raise InputError(path, f"no channel named {channel!r} ({known})")
+    return names.index(channel)
+
+
+def read_frame(path: str | Path, frame: int = 0, *, channel: int | str | None = None) -> np.ndarray:
     """Read one frame of an image file.
 
     Parameters
     ----------
     path : image file (PNG, JPEG, BMP, TIFF of any bit depth/compression, GIF).
     frame : index of the page or movie frame.
-    channel : pick this channel of a multi-channel image (0-based).
+    channel : pick this channel of a multi-channel image: 0-based index, or a name the file
+        records (OME-TIFF / ImageJ, see :func:`channel_names`).
 
     Returns
     -------
@@ -183,15 +229,15 @@ def read_frame(path: str | Path, frame: int = 0, *, channel: int | None = None) 
         raise
     except Exception as exc:
         raise InputError(path, decoder_problem(exc)) from exc
-    return _tidy(raw, path, channel)
+    return _tidy(raw, path, channel_index(path, channel))
 
 
-def read_image(path: str | Path, *, channel: int | None = None) -> np.ndarray:
+def read_image(path: str | Path, *, channel: int | str | None = None) -> np.ndarray:
     """Read the first (usually only) frame of an image file; see :func:`read_frame`."""
     return read_frame(path, 0, channel=channel)
 
 
-def iter_frames(path: str | Path, *, channel: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(path: str | Path, *, channel: int | str | None = None) -> Iterator[np.ndarray]:
     """Yield the frames of a file one at a time (memory stays at one frame)."""
     path = Path(path)
     for i in range(count_frames(path)):

@@ -37,7 +37,7 @@ class ChannelView:
         return np.asarray(self.array[key])[..., self.channel]
 
 
-def open_lazy(path: str | Path, channel: int | None = None):
+def open_lazy(path: str | Path, channel: int | str | None = None):
     """A lazily sliceable (H, W) or (H, W, C) array of a TIFF (level 0 of a pyramid) or zarr;
     only channel ``channel`` of a multi-channel image when given."""
     import zarr
@@ -58,8 +58,9 @@ def open_lazy(path: str | Path, channel: int | None = None):
     if z.ndim not in (2, 3):
         raise InputError(p, f"expected a 2D image, got shape {z.shape}")
     if channel is not None and z.ndim == 3:
+        from cellseg.io.images import channel_index
         try:
-            return ChannelView(z, channel)
+            return ChannelView(z, channel_index(p, channel))
         except IndexError as exc:
             raise InputError(p, str(exc)) from exc
     return z
