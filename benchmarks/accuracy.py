@@ -40,13 +40,13 @@ def main() -> None:
     data = Path(args.data) if args.data else DATA.get(args.model)
     if data is None:
         raise SystemExit("give --data for a model that is not bundled")
-    val_ids = set(model.meta["training"]["val_ids"])
+    val_ids = set(model.card["training"]["val_ids"])
     items = [it for it in open_dataset(data) if it.id in val_ids]
     is_dsb = detect_layout(data) == "dsb"
     methods = {
         "model": lambda im: model.segment(im, tta=args.tta, diameter=diameter),
-        "otsu+watershed": lambda im: segment_otsu(im, watershed=True, invert=model.meta["input"]["invert"]),
-        "otsu": lambda im: segment_otsu(im, watershed=False, invert=model.meta["input"]["invert"]),
+        "otsu+watershed": lambda im: segment_otsu(im, watershed=True, invert=model.card["input"]["invert"]),
+        "otsu": lambda im: segment_otsu(im, watershed=False, invert=model.card["input"]["invert"]),
     }
     scores = {m: defaultdict(list) for m in methods}
     seconds = {m: 0.0 for m in methods}

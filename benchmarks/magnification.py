@@ -52,7 +52,7 @@ def main() -> None:
         rescale.TOLERANCE = args.tolerance
     model = load_model(args.model)
     data = Path(args.data) if args.data else DATA[args.model]
-    val_ids = set(model.meta["training"]["val_ids"])
+    val_ids = set(model.card["training"]["val_ids"])
     items = [it for it in open_dataset(data) if it.id in val_ids][::args.every]
     print(f"model {args.model} (trained object diameter {model.object_diameter:.1f} px): "
           f"{len(items)} validation images of {data.name}, resized by each factor; "

@@ -115,7 +115,7 @@ def test_torchrun_two_processes(dataset, tmp_path):
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     model = load_model(out)
-    assert model.meta["validation"]["images"] >= 1
+    assert model.card["validation"]["images"] >= 1
     assert len(pd.read_csv(out / "history.csv")) == 2
 
 

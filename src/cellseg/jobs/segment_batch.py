@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cellseg.core.measure import measure, summarize
+from cellseg.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 from cellseg.errors import InputError
 from cellseg.io.exports import write_geojson, write_rois
 from cellseg.io.images import count_frames, find_images, read_frame
@@ -155,8 +156,8 @@ def plan(paths: list[Path], out: Path, redo: bool, result: RunResult, log) -> li
 
 def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "unet",
                 model: str | Path | None = None, channel: int | None = None,
-                pixel_size: float | str | None = "auto", tile: int | None = None,
-                overlap: int | None = None, tta: bool = False,
+                pixel_size: float | str | None = "auto", tile: int = DEFAULT_TILE,
+                overlap: int = DEFAULT_OVERLAP, tta: bool = False,
                 diameter: float | str | None = "auto", redo: bool = False,
                 quiet: bool = False, save_probs: bool = False, client=None,
                 block: int = BatchOptions.block, large_pixels: int = BatchOptions.large_pixels,
@@ -187,8 +188,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out)
     seg = SegmentOptions(method=method, model=None if model is None else str(model),
-                         diameter=diameter, tta=tta, probs=save_probs,
-                         **{k: v for k, v in (("tile", tile), ("overlap", overlap)) if v})
+                         diameter=diameter, tta=tta, probs=save_probs, tile=tile,
+                         overlap=overlap)
     opts = BatchOptions(seg, channel, pixel_size, block, large_pixels, rois, geojson)
     result = RunResult()
     paths: list[Path] = []

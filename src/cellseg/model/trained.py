@@ -40,11 +40,6 @@ class TrainedModel:
         card.setdefault("instances", InstanceParams().to_dict())
         return cls(UNet(cfg), {"format": FORMAT, "architecture": cfg.to_dict(), **card})
 
-    @property
-    def meta(self) -> dict:
-        """The model card (alias kept for scripts written against cellseg 0.3)."""
-        return self.card
-
     def to(self, device: str) -> "TrainedModel":
         self.net.to(device)
         self.device = device
