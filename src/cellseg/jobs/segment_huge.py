@@ -241,14 +241,16 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
     from functools import partial
     import zarr
     from tqdm import tqdm
-    from cellseg.segmenter import SegmentOptions, is_loaded, make_segmenter
+    from cellseg.segmenter import AUTO, SegmentOptions, choose_model, is_loaded, make_segmenter
     p, out = Path(path), Path(out)
     stem = stem or p.stem
     out.mkdir(parents=True, exist_ok=True)
     array = open_lazy(p, channel)
+    sample = subsample(array)
+    if model in (None, AUTO):  # one model for the whole image, chosen on the subsample
+        model = choose_model(sample)
     seg = make_segmenter(SegmentOptions(model=model, tile=tile, overlap=overlap, tta=tta,
                                         diameter=diameter))
-    sample = subsample(array)
     norm = seg.normalization(sample)
     seg = seg.bound(central_window(array, block), norm)
     run_blocks = None
