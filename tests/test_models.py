@@ -24,18 +24,31 @@ FLUO_AP50_FLOOR = 0.65
 CELLS_AP50_FLOOR = 0.75
 
 
-def test_both_models_are_bundled_small_and_documented():
-    assert {"nuclei", "cells"} <= set(bundled_models())
-    for name in ("nuclei", "cells"):
-        assert (BUNDLED_DIR / f"{name}.safetensors").stat().st_size < 10 * 2**20
+def test_models_are_bundled_small_and_documented():
+    assert {"nuclei", "he", "cells"} <= set(bundled_models())
+    for name in ("nuclei", "he", "cells"):
+        assert (BUNDLED_DIR / f"{name}.safetensors").stat().st_size < 20 * 2**20
         card = json.loads((BUNDLED_DIR / f"{name}.json").read_text())
         assert card["validation"]["dsb_score"] > 0 and card["training"]["val_ids"]
         assert card["training"]["config"]["epochs"] > 0
+        assert len(card["weights_sha256"]) == 64
+    he = json.loads((BUNDLED_DIR / "he.json").read_text())
+    assert he["input"]["channels"] == "hematoxylin"
+    assert any("CC BY-NC-SA" in lic for lic in he["training"]["data_licences"])
+    assert he["training"]["seconds"] > 0 and he["training"]["hardware"]
+
 
 
 def test_default_model_on_bundled_samples(tmp_path):
+    """No option: the stained-tissue sample goes to the H&E model, the others to nuclei (the
+    model used is a column of summary.csv); together above a floor and above Otsu."""
+    import pandas as pd
     result = run_segment([SAMPLES / "images"], tmp_path, quiet=True)
     assert result.ok and len(result.done) == 4
+    used = pd.read_csv(tmp_path / "summary.csv").set_index("image")["model"].to_dict()
+    assert used == {"brightfield_091944f1.png": "nuclei",
+                    "fluorescence-large_07fb37aa.png": "nuclei",
+                    "fluorescence_0287e7ee.png": "nuclei", "histology_0d3640c1.png": "he"}
     scores, per_image, base = evaluate_folder(tmp_path, SAMPLES, log=lambda m: None)
     assert scores["images"] == 4
     assert scores["dsb_score"] >= SAMPLE_DSB_FLOOR
