@@ -128,6 +128,7 @@ class Run:
     world: int = 1
     history: list = field(default_factory=list)
     start_epoch: int = 0
+    last_done: int = -1            # last epoch whose checkpoint is written
     best_score: float = -1.0
     stale: int = 0
     t0: float = field(default_factory=time.time)
@@ -172,6 +173,7 @@ def start(cfg: TrainConfig, model, out: Path, *, device: str, rank: int, world: 
     if resume:
         doc = load_checkpoint(out / "checkpoint", model, opt, sched, ema)
         run.history, run.start_epoch = doc["history"], doc["epoch"] + 1
+        run.last_done = doc["epoch"]
         run.best_score, run.stale = doc["best_score"], doc["stale"]
         run.t0 = time.time() - doc.get("elapsed_s", 0.0)
     return run
@@ -252,6 +254,8 @@ def end_epoch(run: Run, epoch: int, loss: float, scores: dict, quiet: bool) -> b
             run.model.card["best_epoch"] = epoch + 1
             save_model(run.val_model, run.out)
         run.checkpoint(epoch)
+    run.last_done = epoch  # from here on an interruption keeps this epoch
+    if run.rank == 0:
         write_csv(run.out / "history.csv", pd.DataFrame(run.history))
         save(training_curves(run.history), run.out / "training_curve.png")
     if not quiet:
@@ -310,20 +314,17 @@ def run_epochs(run: Run, dataset, val_images, val_truths, quiet: bool) -> None:
     def on_term(signum, frame):
         raise KeyboardInterrupt
     old = signal.signal(signal.SIGTERM, on_term)
-    last_done = run.start_epoch - 1
     try:
         for epoch in range(run.start_epoch, run.cfg.epochs):
             loss = train_epoch(run, dataset, epoch, quiet)
-            stop = end_epoch(run, epoch, loss, validate(run, val_images, val_truths), quiet)
-            last_done = epoch
-            if stop:
+            if end_epoch(run, epoch, loss, validate(run, val_images, val_truths), quiet):
                 if not quiet:
                     print(f"early stop: no better validation score for {run.cfg.patience} "
                           "epochs")
                 break
     except KeyboardInterrupt:
         if run.rank == 0:
-            run.checkpoint(last_done)
+            run.checkpoint(run.last_done)
             if not quiet:
                 print(f"interrupted: last checkpoint in {run.out / 'checkpoint'}; continue "
                       "with --resume")
