@@ -19,10 +19,15 @@ def main() -> None:
     ap.add_argument("model", help="trained model folder")
     ap.add_argument("--data-licence", action="append", default=[],
                     help="'source: licence' of one training source (repeatable)")
+    ap.add_argument("--hardware", default=None,
+                    help="what trained it, when the card does not say (cards written by "
+                         "cellseg >= 0.4 record it themselves)")
     args = ap.parse_args()
     model = load_model(args.model)
     if args.data_licence:
         model.card["training"]["data_licences"] = args.data_licence
+    if args.hardware:
+        model.card["training"]["hardware"] = args.hardware
     model.card["training"]["data"] = [Path(p).name for p in model.card["training"]["data"]]
     tmp = BUNDLED_DIR / f".{args.name}.tmp"
     save_model(model, tmp)
