@@ -32,7 +32,7 @@ def object_polygons(labels: np.ndarray) -> dict[int, np.ndarray]:
     --------
     >>> lab = np.zeros((8, 8), int); lab[2:5, 1:5] = 7           # 3 x 4 pixels
     >>> poly = object_polygons(lab)[7]
-    >>> round(polygon_area(poly), 2), poly[:, 0].min(), poly[:, 0].max()
+    >>> round(polygon_area(poly), 2), float(poly[:, 0].min()), float(poly[:, 0].max())
     (11.88, 1.0, 5.0)
     """
     from skimage.measure import approximate_polygon, find_contours

@@ -1,0 +1,88 @@
+"""Seconds per image of the bundled default models, model + instance step, by backend.
+
+    python benchmarks/speed_models.py [--threads 2] [--repeat 3]
+
+The nuclei model on a 1024 x 1024 gray fluorescence mosaic and the H&E model on a 1000 x 1000
+MoNuSeg image (both at their native size, ``diameter=None``, so one pass each): ONNX Runtime
+(the CPU default), PyTorch float32, and PyTorch under ``torch.autocast("cpu", bfloat16)``.
+Also the training step of the U-Net (width 16, batch 8 of 192 x 192 crops) in float32 and
+bfloat16, which decided that the configs train in float32 on this CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def best_of(fn, repeat: int) -> float:
+    fn()  # warm-up (ONNX export, allocations)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def bf16_predictor(model):
+    """A tile predictor running the network under CPU bfloat16 autocast."""
+    import torch
+    net = model.net.eval().to(memory_format=torch.channels_last)
+
+    def predict(tiles):
+        x = torch.from_numpy(np.ascontiguousarray(tiles)).contiguous(
+            memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return torch.sigmoid(net(x)).float().numpy()
+    return predict
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    import torch
+    torch.set_num_threads(args.threads)
+    from cellseg.core.preprocess import to_gray
+    from cellseg.io.images import read_image
+    from cellseg.model import load_model
+    tile = to_gray(read_image(ROOT / "samples/images/fluorescence_0287e7ee.png")).astype(np.uint8)
+    gray = np.tile(tile, (4, 4))[:1024, :1024]
+    he_image = read_image(sorted((ROOT.parent / "shared/data/he/monuseg_train/images")
+                                 .glob("*.jpg"))[0])
+    print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
+    for name, image in (("nuclei", gray), ("he", he_image)):
+        model = load_model(name)
+        label = f"{name} model + instance step, {image.shape[1]}x{image.shape[0]}"
+        for backend in ("onnx", "torch"):
+            s = best_of(lambda: model.segment(image, diameter=None, backend=backend), args.repeat)
+            print(f"{label}, {backend + ' float32':<16} {s:6.2f} s")
+        model._predictors["bf16"] = bf16_predictor(model)
+        s = best_of(lambda: model.segment(image, diameter=None, backend="bf16"), args.repeat)
+        print(f"{label}, {'torch bfloat16':<16} {s:6.2f} s")
+    from cellseg.model.unet import UNet, UNetConfig
+    net = UNet(UNetConfig(width=16, depth=4)).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(net.parameters(), 1e-3)
+    x = torch.rand(8, 1, 192, 192).contiguous(memory_format=torch.channels_last)
+    y = (torch.rand(8, 2, 192, 192) > 0.5).float()
+    for bf16 in (False, True):
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = net(x)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.float(), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        s = best_of(step, args.repeat)
+        print(f"training step, width 16, 8 x 192^2, {'bfloat16' if bf16 else 'float32':<9} "
+              f"{s:6.2f} s ({8 / s:.1f} crops/s)")
+
+
+if __name__ == "__main__":
+    main()
