@@ -26,8 +26,8 @@ DIAMETER_HELP = ("Typical object diameter in pixels; the image is resized for th
                  "pass, 'off' never resizes.")
 
 
-def parse_diameter(text: str) -> float | str | None:
-    """--diameter value: "auto", "off" (None) or a positive number of pixels."""
+def auto_off_or_positive(text: str, option: str, unit: str) -> float | str | None:
+    """An option value that is "auto", "off" (None) or a positive number of ``unit``."""
     if text.lower() in ("auto", "off"):
         return None if text.lower() == "off" else "auto"
     try:
@@ -35,23 +35,19 @@ def parse_diameter(text: str) -> float | str | None:
     except ValueError:
         value = 0.0
     if not value > 0:
-        raise typer.BadParameter(f"expected auto, off or a positive number of pixels, "
-                                 f"got {text!r}", param_hint="--diameter")
+        raise typer.BadParameter(f"expected auto, off or a positive number of {unit}, "
+                                 f"got {text!r}", param_hint=option)
     return value
+
+
+def parse_diameter(text: str) -> float | str | None:
+    """--diameter value: "auto", "off" (None) or a positive number of pixels."""
+    return auto_off_or_positive(text, "--diameter", "pixels")
 
 
 def parse_pixel_size(text: str) -> float | str | None:
     """--pixel-size value: "auto", "off" (None) or a positive number of µm per pixel."""
-    if text.lower() in ("auto", "off"):
-        return None if text.lower() == "off" else "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise typer.BadParameter(f"expected auto, off or a positive number of µm, got {text!r}",
-                                 param_hint="--pixel-size")
-    return value
+    return auto_off_or_positive(text, "--pixel-size", "µm")
 
 
 def fail(message: str, code: int = 2) -> None:
