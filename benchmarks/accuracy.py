@@ -16,8 +16,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from cellseg.core.classical import segment_otsu
 from cellseg.cli import parse_diameter
+from cellseg.core.classical import segment_otsu
 from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import detect_layout, dsb_image_type, open_dataset
 from cellseg.model.store import load_model

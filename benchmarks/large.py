@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from cellseg.core.preprocess import to_gray
 from cellseg.io.images import read_image
 from cellseg.jobs.segment_huge import segment_large
 from cellseg.model.store import load_model
-from cellseg.core.preprocess import to_gray
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,8 +19,8 @@ import numpy as np
 from skimage.transform import resize
 
 from cellseg import rescale
-from cellseg.io.datasets import open_dataset
 from cellseg.core.metrics import image_scores, summarize
+from cellseg.io.datasets import open_dataset
 from cellseg.model.store import load_model
 
 ROOT = Path(__file__).resolve().parents[1]

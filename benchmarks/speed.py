@@ -39,12 +39,12 @@ def main() -> None:
     import torch
     torch.set_num_threads(args.threads)
     os.environ.setdefault("CELLSEG_CACHE", tempfile.mkdtemp())
+    from cellseg.core.tiling import sliding_window
     from cellseg.io.images import read_image
     from cellseg.model import TrainedModel, load_model
+    from cellseg.model.unet import UNetConfig
     from cellseg.training.data import CropDataset
     from cellseg.training.losses import get_loss, segmentation_loss
-    from cellseg.model.unet import UNetConfig
-    from cellseg.core.tiling import sliding_window
 
     rep = 2 if args.quick else 5
     print(f"torch {torch.__version__}, {args.threads} threads, CUDA: {torch.cuda.is_available()}")

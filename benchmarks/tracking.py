@@ -18,9 +18,9 @@ from pathlib import Path
 import tifffile
 
 from cellseg.cli import parse_diameter
-from cellseg.segmenter import make_segmenter
 from cellseg.core.track_metrics import evaluate_tracking
 from cellseg.jobs.track_movie import run_track
+from cellseg.segmenter import make_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 CTC = ROOT.parent / "shared/data/ctc"

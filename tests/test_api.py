@@ -1,7 +1,7 @@
 import numpy as np
+from conftest import discs
 
 import cellseg
-from conftest import discs
 
 
 def test_api_otsu_measure_evaluate_track():

@@ -1,8 +1,8 @@
 import numpy as np
+from conftest import discs, shared
 
 from cellseg.core.classical import otsu_mask, segment_otsu
 from cellseg.core.metrics import evaluate
-from conftest import discs, shared
 
 
 def blobs(labels, dark=False, seed=0):

@@ -1,6 +1,5 @@
 """The command line as a user runs it: real files in, files a person opens out."""
 import json
-import shutil
 import subprocess
 import sys
 
@@ -9,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
-
-from conftest import SAMPLES, discs
+from conftest import discs
 
 
 def cellseg(*args, cwd=None):

@@ -4,12 +4,21 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
+from conftest import discs, shared
 
 from cellseg.errors import InputError
-from cellseg.io.datasets import (as_labels, detect_layout, dsb_image_type, merge_masks,
-                                 open_dataset, read_coco, read_ctc, read_dsb, read_paired,
-                                 read_usiigaci)
-from conftest import discs, shared
+from cellseg.io.datasets import (
+    as_labels,
+    detect_layout,
+    dsb_image_type,
+    merge_masks,
+    open_dataset,
+    read_coco,
+    read_ctc,
+    read_dsb,
+    read_paired,
+    read_usiigaci,
+)
 
 
 def test_merge_masks_overlap_goes_to_first_mask():

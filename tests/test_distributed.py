@@ -1,11 +1,10 @@
 """A real local Dask cluster (several worker processes) gives the same results as one process."""
 import numpy as np
 import pandas as pd
-import pytest
 import tifffile
+from conftest import SAMPLES
 
 from cellseg.jobs.segment_batch import run_segment
-from conftest import SAMPLES
 
 
 def test_dask_cluster_equals_single_process(tmp_path):
@@ -32,6 +31,7 @@ def test_huge_image_blocks_spread_over_workers(tmp_path):
     """A huge TIFF inside a Dask run: its blocks run on several workers, and the labels and
     measurements equal those of a single-process run."""
     from dask.distributed import get_task_stream
+
     from cellseg.distributed import make_client
     from cellseg.io.images import read_image
     tile = read_image(SAMPLES / "images" / "fluorescence_0287e7ee.png")

@@ -2,7 +2,13 @@
 import numpy as np
 import pytest
 
-from cellseg.core.metrics import contingency, evaluate, image_row, image_scores, iou_matrix
+from cellseg.core.metrics import (
+    contingency,
+    evaluate,
+    image_row,
+    image_scores,
+    iou_matrix,
+)
 
 
 def squares(*boxes, shape=(20, 20)):

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from conftest import SAMPLES
 
 from cellseg.core.outlines import polygon_area
-from conftest import SAMPLES
 
 
 def check_outlines(labels: np.ndarray, outlines: dict) -> None:
@@ -20,6 +20,7 @@ def check_outlines(labels: np.ndarray, outlines: dict) -> None:
 
 def test_rois_and_geojson_of_the_samples(tmp_path):
     import roifile
+
     from cellseg.jobs.segment_batch import run_segment
     result = run_segment([SAMPLES / "images"], tmp_path, method="otsu", rois=True, geojson=True,
                          quiet=True)
@@ -44,6 +45,7 @@ def test_rois_and_geojson_of_the_samples(tmp_path):
 
 def test_rois_land_on_their_frame_of_a_stack(tmp_path):
     import roifile
+
     from cellseg.io.exports import write_rois
     a = np.zeros((30, 30), int)
     a[3:9, 3:9] = 1

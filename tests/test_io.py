@@ -138,9 +138,10 @@ def test_pixel_size_comes_from_the_file_unless_given(tmp_path):
     TIFF's calibration give µm columns; a given value overrides; the label TIFF carries the
     calibration so Fiji shows µm."""
     import pandas as pd
+    from conftest import discs
+
     from cellseg.io.images import pixel_size
     from cellseg.jobs.segment_batch import run_segment
-    from conftest import discs
     image = (20 + 150 * (discs() > 0)).astype(np.uint16)
     src = tmp_path / "in"
     src.mkdir()

@@ -1,12 +1,17 @@
 """Huge images, block by block: the same objects as whole-image segmentation, none cut or doubled."""
 import numpy as np
-import pytest
 import tifffile
+from conftest import discs
 from scipy import ndimage as ndi
 
 from cellseg.core.metrics import evaluate
-from cellseg.jobs.segment_huge import blocks, open_lazy, segment_blocks, subsample, write_tiled_tiff
-from conftest import discs
+from cellseg.jobs.segment_huge import (
+    blocks,
+    open_lazy,
+    segment_blocks,
+    subsample,
+    write_tiled_tiff,
+)
 
 
 def random_nuclei(shape=(700, 900), n=160, seed=0):
@@ -64,11 +69,12 @@ def test_tiled_tiff_output_and_subsample(tmp_path):
 def test_real_model_blocks_agree_with_whole_image(tmp_path):
     """The bundled model on a real 1100 x 1100 nuclei mosaic: block-by-block (blocks of 512,
     so many nuclei cross block edges) finds the same nuclei as one whole-image pass."""
+    from conftest import SAMPLES
+
+    from cellseg.core.preprocess import to_gray
     from cellseg.io.images import read_image
     from cellseg.jobs.segment_huge import segment_large
     from cellseg.model.store import load_model
-    from cellseg.core.preprocess import to_gray
-    from conftest import SAMPLES
     tile = to_gray(read_image(SAMPLES / "images" / "fluorescence_0287e7ee.png")).astype(np.uint8)
     image = np.tile(tile, (1 + 1100 // tile.shape[0], 1 + 1100 // tile.shape[1]))[:1100, :1100]
     tifffile.imwrite(tmp_path / "scan.tif", image)
@@ -82,9 +88,10 @@ def test_real_model_blocks_agree_with_whole_image(tmp_path):
 
 
 def _mosaic(size=600):
-    from cellseg.io.images import read_image
-    from cellseg.core.preprocess import to_gray
     from conftest import SAMPLES
+
+    from cellseg.core.preprocess import to_gray
+    from cellseg.io.images import read_image
     tile = to_gray(read_image(SAMPLES / "images" / "fluorescence_0287e7ee.png")).astype(np.uint8)
     return np.tile(tile, (1 + size // tile.shape[0], 1 + size // tile.shape[1]))[:size, :size]
 

@@ -52,6 +52,7 @@ def test_unknown_loss_lists_the_names():
 
 def test_separation_weight_and_weighted_distance_loss():
     import numpy as np
+
     from cellseg.training.losses import segmentation_loss
     from cellseg.training.targets import make_targets, separation_weight
     lab = np.zeros((20, 30), np.int32)

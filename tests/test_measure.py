@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from conftest import discs
 
 from cellseg.core.measure import measure, summarize
-from conftest import discs
 
 
 def test_disc_area_and_centroid():

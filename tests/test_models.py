@@ -5,15 +5,13 @@ The floors are regression guards set below the scores measured when the models w
 """
 import json
 
-import numpy as np
-import pytest
-
-from cellseg.jobs.evaluate_folder import evaluate_folder
-from cellseg.io.datasets import read_paired
-from cellseg.core.metrics import evaluate
-from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
-from cellseg.jobs.segment_batch import run_segment
 from conftest import SAMPLES, shared
+
+from cellseg.core.metrics import evaluate
+from cellseg.io.datasets import read_paired
+from cellseg.jobs.evaluate_folder import evaluate_folder
+from cellseg.jobs.segment_batch import run_segment
+from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
 
 # measured with the bundled models and their current thresholds (default --diameter auto):
 # samples DSB 0.307; fluorescence sample DSB 0.421, AP50 0.723; cells model on Usiigaci set18:

@@ -3,16 +3,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import discs, shared
 
-from cellseg.errors import InputError
 from cellseg.core.instances import probs_to_labels
+from cellseg.core.tiling import sliding_window
+from cellseg.errors import InputError
 from cellseg.model import TrainedModel, load_model, save_model
+from cellseg.model.unet import UNet, UNetConfig
 from cellseg.training.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects
 from cellseg.training.data import CropDataset, group_split
 from cellseg.training.targets import centre_distance, make_targets, touching_borders
-from cellseg.model.unet import UNet, UNetConfig
-from cellseg.core.tiling import sliding_window
-from conftest import discs, shared
 
 
 def tiny_model(seed=0, **kw) -> TrainedModel:
@@ -183,9 +183,9 @@ def test_fragments_removed_relative_to_the_median_object():
 
 def test_training_on_real_crops_lowers_the_loss():
     """A tiny model trained for a few steps on real DSB crops: the loss falls."""
+    from cellseg.core.preprocess import prepare
     from cellseg.io.datasets import read_dsb
     from cellseg.training.losses import get_loss, segmentation_loss
-    from cellseg.core.preprocess import prepare
     items = read_dsb(shared("dsb2018", "stage1_train"))[:6]
     pairs = [it.load() for it in items]
     ds = CropDataset([prepare(im) for im, _ in pairs], [lab for _, lab in pairs], patch_size=64,

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from cellseg.core.preprocess import has_bright_background, percentile_normalize, prepare, to_gray
+from cellseg.core.preprocess import (
+    has_bright_background,
+    percentile_normalize,
+    prepare,
+    to_gray,
+)
 
 
 def test_16bit_maps_percentiles_to_0_and_1():

@@ -6,14 +6,14 @@ import subprocess
 import numpy as np
 import pytest
 import tifffile
+from conftest import SAMPLES
+from test_track import moving_discs
 
 from cellseg.jobs.evaluate_folder import run_evaluate
 from cellseg.jobs.segment_batch import run_segment
-from cellseg.viz.report import build_report
-from cellseg.segmenter import make_segmenter
 from cellseg.jobs.track_movie import run_track
-from conftest import SAMPLES
-from test_track import moving_discs
+from cellseg.segmenter import make_segmenter
+from cellseg.viz.report import build_report
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run", "--disable-sync"]

@@ -1,14 +1,19 @@
 """Object-size rescaling: images at another magnification than the training data."""
 import numpy as np
 import pytest
+from conftest import SAMPLES, discs
 from skimage.transform import resize
 
-from cellseg.io.datasets import read_paired
 from cellseg.core.metrics import evaluate
+from cellseg.core.rescale import (
+    check_diameter,
+    object_diameter,
+    scale_factor,
+    typical_diameter,
+)
+from cellseg.io.datasets import read_paired
 from cellseg.model.store import load_model
 from cellseg.segmenter import make_segmenter
-from cellseg.core.rescale import check_diameter, object_diameter, scale_factor, typical_diameter
-from conftest import SAMPLES, discs
 
 # measured on the fluorescence sample shown at 3x its size (nuclei ~65 px across instead of
 # ~22): DSB 0.23 without rescaling, 0.41 with diameter="auto"

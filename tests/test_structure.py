@@ -3,13 +3,12 @@ __init__ files, plots that leave matplotlib alone, and unchanged results on the 
 import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, SAMPLES
 
 from cellseg.segmenter import Segmentation, make_segmenter
-from conftest import ROOT, SAMPLES
 
 PACKAGE = ROOT / "src" / "cellseg"
 
@@ -85,6 +84,7 @@ def test_model_cache_follows_the_file_content(tmp_path):
     """One cache, keyed by the weights file and its content: the same file loads once; a
     retrained model saved over it is loaded anew."""
     import torch
+
     from cellseg.model import TrainedModel, cached_model, save_model
     from cellseg.model.unet import UNetConfig
     torch.manual_seed(0)

@@ -2,13 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
-
-from cellseg.io.movies import open_movie
-from cellseg.core.tracking import Tracker
-from cellseg.segmenter import make_segmenter
-from cellseg.jobs.track_movie import compare_manual, run_track
-from cellseg.core.wells import fill_background, grid_boxes, parse_grid
 from conftest import discs
+
+from cellseg.core.tracking import Tracker
+from cellseg.core.wells import fill_background, grid_boxes, parse_grid
+from cellseg.io.movies import open_movie
+from cellseg.jobs.track_movie import compare_manual, run_track
+from cellseg.segmenter import make_segmenter
 
 
 def moving_discs(n_frames=6, shape=(96, 96)):

@@ -6,11 +6,11 @@ Floors are regression guards set below the figures measured on these frames (10 
 SEG 0.50, link accuracy 0.93, count relative error 0.40).
 """
 import tifffile
+from conftest import shared
 
 from cellseg.core.track_metrics import evaluate_tracking
-from cellseg.segmenter import make_segmenter
 from cellseg.jobs.track_movie import run_track
-from conftest import shared
+from cellseg.segmenter import make_segmenter
 
 FRAMES = 8
 SEG_FLOOR = 0.42

@@ -10,9 +10,9 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import discs
 
 from cellseg.model.store import load_model
-from conftest import discs
 
 TINY = """epochs: {epochs}
 steps_per_epoch: 3
@@ -121,6 +121,7 @@ def test_torchrun_two_processes(dataset, tmp_path):
 
 def test_weight_average_update():
     import torch
+
     from cellseg.training.checkpoint import update_ema
     net, ema = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
     with torch.no_grad():

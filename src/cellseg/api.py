@@ -89,7 +89,8 @@ def train(data, out_dir: str | Path, config=None, **kwargs):
 
     config : a :class:`cellseg.training.TrainConfig`, a dict, or a YAML file path.
     """
-    from cellseg.training import TrainConfig, train as _train
+    from cellseg.training import TrainConfig
+    from cellseg.training import train as _train
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     elif config is not None and not isinstance(config, TrainConfig):

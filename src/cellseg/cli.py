@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -195,7 +194,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ):
     """Train a U-Net on annotated images; writes MODEL_DIR/model.safetensors + model.json."""
-    from cellseg.training import TrainConfig, train as run_train
+    from cellseg.training import TrainConfig
+    from cellseg.training import train as run_train
     try:
         cfg = TrainConfig.from_file(config) if config else TrainConfig()
         overrides = {k: v for k, v in dict(epochs=epochs, patch_size=patch_size,

@@ -139,6 +139,7 @@ def run_evaluate(pred: str | Path, truth: str | Path, out: str | Path | None = N
     curves stay in the scores only when probabilities were found).
     """
     import json
+
     from cellseg.io.write import atomic_path, write_csv
     scores, per_image, base = evaluate_folder(pred, truth, baseline=baseline, log=log)
     doc = json_ready({k: v for k, v in scores.items() if k != "curves"})

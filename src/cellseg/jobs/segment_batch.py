@@ -25,7 +25,7 @@ from cellseg.io.images import count_frames, find_images, read_frame
 from cellseg.io.images import pixel_size as pixel_size_of
 from cellseg.io.naming import output_stems
 from cellseg.io.write import atomic_path, write_csv, write_labels, write_png
-from cellseg.segmenter import SegmentOptions, Segmenter, make_segmenter
+from cellseg.segmenter import Segmenter, SegmentOptions, make_segmenter
 from cellseg.viz.overlay import outline_overlay
 
 RECORDS = ".cellseg"

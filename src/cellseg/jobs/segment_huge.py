@@ -19,9 +19,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from cellseg.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 from cellseg.errors import InputError
 from cellseg.io.write import write_tiled_tiff
-from cellseg.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 
 
 class ChannelView:
@@ -201,6 +201,19 @@ def block_measurer(name: str, pixel_size: float | None) -> Callable:
     return lambda labels, image: measure(labels, image, pixel_size=pixel_size, image_name=name)
 
 
+def by_name(opts):
+    """Segment options whose model is named (a path or bundled name), as Dask workers need:
+    each loads its own copy."""
+    from dataclasses import replace
+
+    from cellseg.segmenter import is_loaded
+    if not is_loaded(opts.model):
+        return opts
+    if not opts.model.source:
+        raise ValueError("with a Dask client, give the model as a name or path")
+    return replace(opts, model=opts.model.source)
+
+
 def central_window(array, side: int) -> np.ndarray:
     """The central ``side`` x ``side`` pixels (at most) of a lazy array, read."""
     h, w = array.shape[:2]
@@ -239,9 +252,12 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
     import shutil
     import tempfile
     from functools import partial
+
     import zarr
     from tqdm import tqdm
-    from cellseg.segmenter import AUTO, SegmentOptions, choose_model, is_loaded, make_segmenter
+
+    from cellseg.distributed import map_in_order
+    from cellseg.segmenter import AUTO, SegmentOptions, choose_model, make_segmenter
     p, out = Path(path), Path(out)
     stem = stem or p.stem
     out.mkdir(parents=True, exist_ok=True)
@@ -253,18 +269,10 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
                                         diameter=diameter))
     norm = seg.normalization(sample)
     seg = seg.bound(central_window(array, block), norm)
-    run_blocks = None
-    if client is not None:
-        from cellseg.distributed import map_in_order
-        opts = seg.opts
-        if is_loaded(opts.model):
-            if not opts.model.source:
-                raise ValueError("with a Dask client, give the model as a name or path")
-            from dataclasses import replace
-            opts = replace(opts, model=opts.model.source)
-        run_blocks = partial(map_in_order, client, partial(
-            block_task, path=str(p.resolve()), opts=opts, norm=norm, margin=margin,
-            channel=channel, pixel_size=pixel_size))
+    run_blocks = None if client is None else partial(
+        map_in_order, client, partial(block_task, path=str(p.resolve()), opts=by_name(seg.opts),
+                                      norm=norm, margin=margin, channel=channel,
+                                      pixel_size=pixel_size))
     scratch = Path(tempfile.mkdtemp(prefix=f".{stem}_labels.", suffix=".zarr", dir=out))
     try:
         with tqdm(total=len(blocks(array.shape[:2], block)), desc=f"blocks of {p.name}",

@@ -61,6 +61,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> TrainedModel:
     """
     import torch
     from safetensors.torch import load_file
+
     from cellseg.model.unet import UNet, UNetConfig
     weights, card_path = model_paths(name_or_path)
     for f in (weights, card_path):
@@ -90,6 +91,7 @@ def save_model(model: TrainedModel, folder: str | Path) -> None:
     """Write ``folder/model.safetensors`` and ``folder/model.json`` atomically; the card
     records the weights' SHA-256, the thresholds and the cellseg version."""
     from safetensors.torch import save_file
+
     from cellseg import __version__
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,10 +11,26 @@ from typing import Callable
 import numpy as np
 
 from cellseg.core.instances import InstanceParams, probs_to_labels
-from cellseg.core.preprocess import DEFAULT_PERCENTILES, Normalization, fit_normalization, prepare
-from cellseg.core.rescale import (MIN_OBJECTS, check_diameter, object_diameter, resize,
-                                  scale_factor, scaled_shape)
-from cellseg.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE, sliding_window, tta_predictor
+from cellseg.core.preprocess import (
+    DEFAULT_PERCENTILES,
+    Normalization,
+    fit_normalization,
+    prepare,
+)
+from cellseg.core.rescale import (
+    MIN_OBJECTS,
+    check_diameter,
+    object_diameter,
+    resize,
+    scale_factor,
+    scaled_shape,
+)
+from cellseg.core.tiling import (
+    DEFAULT_OVERLAP,
+    DEFAULT_TILE,
+    sliding_window,
+    tta_predictor,
+)
 from cellseg.model.card import FORMAT
 
 

@@ -16,6 +16,7 @@ def save_checkpoint(folder: Path, model, opt, sched, state: dict, ema=None) -> N
     (epoch, history, best score, ...) and, when given, the averaged network ``ema``."""
     import torch
     from safetensors.torch import save_file
+
     from cellseg.model.store import save_model
     save_model(model, folder)
     osd = opt.state_dict()
@@ -43,6 +44,7 @@ def load_checkpoint(folder: Path, model, opt, sched, ema=None) -> dict:
     ``ema`` when given and saved); returns the JSON training state."""
     import torch
     from safetensors.torch import load_file
+
     from cellseg.model.store import load_model
     model.net.load_state_dict(load_model(folder).net.state_dict())
     doc = json.loads((folder / "state.json").read_text())

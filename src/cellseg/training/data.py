@@ -14,8 +14,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cellseg.training.augment import (NO_AUGMENT, AugmentConfig, crop, dim_objects,
-                                      intensity, random_affine)
+from cellseg.training.augment import (
+    NO_AUGMENT,
+    AugmentConfig,
+    crop,
+    dim_objects,
+    intensity,
+    random_affine,
+)
 from cellseg.training.targets import make_targets
 
 
@@ -162,6 +168,7 @@ def load_annotated(data: list[str | Path], *, types=(), quiet: bool = False) -> 
     ``types``, if any: fluorescence, brightfield, histology). Items without a group (DSB2018)
     get one from :func:`appearance_groups`."""
     from tqdm import tqdm
+
     from cellseg.io.datasets import dsb_image_type, open_dataset
     out = Annotated([], [], [], [], [])
     items = [(Path(p).name, it) for p in data for it in open_dataset(p)]

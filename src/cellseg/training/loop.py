@@ -70,6 +70,7 @@ def distributed_setup() -> tuple[int, int, str]:
 def hardware(device: str) -> str:
     """What trained a model, for its card: the GPU's name, or the CPU's and its threads."""
     import platform
+
     import torch
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
@@ -86,6 +87,7 @@ def hardware(device: str) -> str:
 def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], data):
     """An untrained model whose card records the config, the data and the split."""
     from dataclasses import replace
+
     from cellseg.model.trained import TrainedModel
     counts = {s: sum(1 for i in tr_idx if items.strata[i] == s) for s in sorted(set(items.strata))}
     return TrainedModel.new(
@@ -155,7 +157,9 @@ def start(cfg: TrainConfig, model, out: Path, *, device: str, rank: int, world: 
     """Move the model to its device, build optimizer, scheduler and averaging, and restore
     the last checkpoint when resuming."""
     import copy
+
     import torch
+
     from cellseg.training.checkpoint import load_checkpoint
     model.to(device)
     net = model.net
@@ -184,6 +188,7 @@ def train_epoch(run: Run, dataset, epoch: int, quiet: bool) -> float:
     import torch
     from torch.utils.data import DataLoader
     from tqdm import tqdm
+
     from cellseg.training.checkpoint import update_ema
     from cellseg.training.losses import get_loss, segmentation_loss
     cfg, cuda = run.cfg, run.device.startswith("cuda")
@@ -217,6 +222,7 @@ def validate(run: Run, images, truths) -> dict:
     """Validation scores of the current weights (rank 0 computes, every rank gets the DSB
     score, so that all ranks stop together)."""
     import torch
+
     from cellseg.training.tune import predict_all, score_probs
     run.val_model.net.eval()
     scores = {"dsb_score": 0.0, "ap50": 0.0, "pixel_iou": 0.0}
@@ -235,6 +241,7 @@ def end_epoch(run: Run, epoch: int, loss: float, scores: dict, quiet: bool) -> b
     """Record an epoch: history, best model, checkpoint, curves. True when training should
     stop early (no better validation score for ``patience`` epochs)."""
     import pandas as pd
+
     from cellseg.io.write import write_csv
     from cellseg.model.store import save_model
     from cellseg.viz.plots import save, training_curves
@@ -283,6 +290,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     The best :class:`cellseg.model.TrainedModel` (None on non-zero ranks under torchrun).
     """
     import torch
+
     from cellseg.training.data import load_annotated, split
     cfg = config or TrainConfig()
     rank, world, device = distributed_setup()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from cellseg.io.write import atomic_path
 from cellseg.viz import plots
 from cellseg.viz.plots import save
-from cellseg.io.write import atomic_path
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
