@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from skimage.transform import resize
 
-from cellseg import rescale
+from cellseg.core import rescale
 from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import open_dataset
 from cellseg.model.store import load_model
