@@ -12,6 +12,7 @@ python3 benchmarks/tracking.py > "$out/tracking.txt" 2>/dev/null
 python3 benchmarks/large.py --size 20000 > "$out/large.txt" 2>/dev/null
 python3 benchmarks/large.py --size 8000 > "$out/large_dask.txt" 2>/dev/null
 python3 benchmarks/large.py --size 8000 --workers 2 >> "$out/large_dask.txt" 2>/dev/null
+python3 benchmarks/model_choice.py > "$out/model_choice.txt" 2>/dev/null
 python3 benchmarks/speed_models.py > "$out/speed_models.txt" 2>/dev/null
 python3 benchmarks/magnification.py --model he --data ../shared/data/he/monuseg_train --every 1 \
   --factors 0.5 1 2 > "$out/magnification_he_monuseg.txt" 2>/dev/null
