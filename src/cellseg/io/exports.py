@@ -31,17 +31,14 @@ def imagej_rois(labels: np.ndarray, frame: int | None = None) -> list:
 
 
 def write_rois(path: str | Path, frames: list[np.ndarray]) -> None:
-    """One ImageJ ROI zip for the label image(s) of one file (a stack: one list per frame)."""
-    from roifile import roiwrite
+    """One ImageJ ROI zip (``<name>.roi`` entries, as Fiji's ROI Manager saves them) for the
+    label image(s) of one file; a stack gives one set per frame. No object: an empty zip."""
+    import zipfile
     stack = len(frames) > 1
     rois = [r for f, lab in enumerate(frames) for r in imagej_rois(lab, f if stack else None)]
-    with atomic_path(Path(path)) as tmp:
-        if rois:
-            roiwrite(tmp.with_suffix(".zip"), rois)
-            tmp.with_suffix(".zip").replace(tmp)
-        else:  # no object: an empty (valid) zip
-            import zipfile
-            zipfile.ZipFile(tmp, "w").close()
+    with atomic_path(Path(path)) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+        for roi in rois:
+            zf.writestr(f"{roi.name}.roi", roi.tobytes())
 
 
 def _number(v):
