@@ -1,13 +1,16 @@
 """Accuracy of a model vs the Otsu pipeline (with and without watershed) on its validation split.
 
     python benchmarks/accuracy.py --model nuclei    # DSB2018 validation split (model card)
-    python benchmarks/accuracy.py --model cells     # Usiigaci sets 16-20
+    python benchmarks/accuracy.py --model cells     # Usiigaci sets 41-45
+    python benchmarks/accuracy.py --model cells --also runs/cells_v040   # and another model
     python benchmarks/accuracy.py --diameter off    # no object-size rescaling
 
 The validation images are the ones listed in the model card (``training.val_ids``), read from
 the dataset the model was trained on. Prints one table: DSB2018 score, AP@0.5 (pooled),
 F1@0.5, pixel IoU and Dice, mean absolute count error and images/s, overall and per image
-type.
+type. A model tuned for several instance steps (``instances_by_method`` in its card: seeds
+from the centre distance or from the foreground off the object rims) gets one row per step;
+``--also`` adds rows for other models (e.g. a previous version) on the same images.
 """
 from __future__ import annotations
 
@@ -27,10 +30,24 @@ DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",
         "cells": ROOT.parent / "shared/data/usiigaci"}
 
 
+def segment_with(model, tta: bool, diameter, instances: dict | None = None):
+    """A function segmenting an image with ``model`` (with the instance-step parameters
+    ``instances`` instead of its own, if given: a copy of the model gets them)."""
+    import copy
+
+    from cellseg.core.instances import InstanceParams
+    if instances is not None:
+        model = copy.copy(model)
+        model.params = InstanceParams.from_dict(instances)
+    return lambda im: model.segment(im, tta=tta, diameter=diameter)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="nuclei", help="bundled name or model folder")
     ap.add_argument("--data", default=None, help="dataset the model card's val_ids refer to")
+    ap.add_argument("--also", action="append", default=[],
+                    help="another model (bundled name or folder) scored on the same images")
     ap.add_argument("--tta", action="store_true")
     ap.add_argument("--diameter", default="auto",
                     help="object diameter in pixels, auto (the default of cellseg segment) or off")
@@ -43,8 +60,12 @@ def main() -> None:
     val_ids = set(model.card["training"]["val_ids"])
     items = [it for it in open_dataset(data) if it.id in val_ids]
     is_dsb = detect_layout(data) == "dsb"
-    methods = {
-        "model": lambda im: model.segment(im, tta=args.tta, diameter=diameter),
+    methods = {"model": segment_with(model, args.tta, diameter)}
+    for step, params in model.card.get("instances_by_method", {}).items():
+        methods[f"model, {step} seeds"] = segment_with(model, args.tta, diameter, params)
+    for other in args.also:
+        methods[Path(other).name] = segment_with(load_model(other), args.tta, diameter)
+    methods |= {
         "otsu+watershed": lambda im: segment_otsu(im, watershed=True, invert=model.card["input"]["invert"]),
         "otsu": lambda im: segment_otsu(im, watershed=False, invert=model.card["input"]["invert"]),
     }
@@ -62,14 +83,14 @@ def main() -> None:
             scores[name][kind].append(s)
     print(f"model {args.model}: {len(items)} validation images of {data.name}, diameter "
           f"{args.diameter}{', TTA' if args.tta else ''}")
-    print(f"{'method':<16}{'subset':<16}{'images':>7}{'DSB':>8}{'AP50':>8}{'F1@50':>8}"
+    print(f"{'method':<24}{'subset':<16}{'images':>7}{'DSB':>8}{'AP50':>8}{'F1@50':>8}"
           f"{'pixIoU':>8}{'Dice':>8}{'countMAE':>10}{'img/s':>8}")
     kinds = sorted(k for k in scores["model"] if k != "all")
     for name in methods:
         for kind in ["all"] + (kinds if len(kinds) > 1 else []):
             s = summarize(scores[name][kind])
             rate = f"{len(items) / seconds[name]:8.2f}" if kind == "all" else ""
-            print(f"{name:<16}{kind:<16}{s['images']:>7}{s['dsb_score']:>8.3f}{s['ap50']:>8.3f}"
+            print(f"{name:<24}{kind:<16}{s['images']:>7}{s['dsb_score']:>8.3f}{s['ap50']:>8.3f}"
                   f"{s['f1_50']:>8.3f}{s['pixel_iou']:>8.3f}{s['pixel_dice']:>8.3f}"
                   f"{s['count_mae']:>10.1f}{rate}")
     best_otsu = max(summarize(scores[m]["all"])["dsb_score"] for m in ("otsu", "otsu+watershed"))

@@ -170,6 +170,48 @@ def test_instances_split_touching_objects():
     assert out.max() == 2
 
 
+def spread_and_touching_cells() -> np.ndarray:
+    """Label image: a cell whose body (disc) carries a long protrusion ending in a second
+    lobe, and two long cells touching along a 60-pixel edge."""
+    lab = discs((100, 140), centres=((30, 25), (30, 95)), radius=18)
+    lab[lab == 2] = 1
+    lab[26:35, 25:95] = 1          # the protrusion joining the two lobes of cell 1
+    lab[60:72, 30:90] = 2          # two cells side by side ...
+    lab[72:84, 30:90] = 3          # ... touching along row 71/72
+    return lab
+
+
+def test_rim_seeds_follow_cell_shape_where_centre_seeds_do_not():
+    from cellseg.core.instances import InstanceParams
+    lab = spread_and_touching_cells()
+    probs = make_targets(lab, representation="boundary")
+    assert probs.shape == (3, *lab.shape)
+    assert probs[2][lab == 0].max() == 0 and probs[2][71, 60] == 1 and probs[2][50, 60] == 0
+    rims = probs_to_labels(probs, InstanceParams(method="boundary"))
+    assert rims.max() == 3   # the spread cell whole, the touching pair split
+    for i in (1, 2, 3):      # each true cell is one predicted cell, nearly pixel for pixel
+        ids, counts = np.unique(rims[lab == i], return_counts=True)
+        assert counts.max() / (lab == i).sum() > 0.95
+    centres = probs_to_labels(probs, InstanceParams(method="distance"))
+    assert centres.max() > 3  # the centre distance peaks in each lobe: the cell is cut
+    with pytest.raises(ValueError, match="object-rim output"):
+        probs_to_labels(probs[:2], InstanceParams(method="boundary"))
+
+
+def test_noise_then_stretch_spans_the_input_range():
+    from cellseg.training.augment import intensity
+    cfg = AugmentConfig(noise_p=1.0, noise_sigma=(0.2, 0.2), noise_stretch=True,
+                        distractor_p=0.0, blur_p=0.0, contrast=(1, 1), gamma=(1, 1),
+                        brightness=0.0)
+    img = np.where(discs((64, 64)) > 0, 0.6, 0.1).astype(np.float32)
+    out = intensity(img, np.random.default_rng(0), cfg)
+    lo, hi = np.percentile(out, (1.0, 99.8))
+    assert lo == pytest.approx(0, abs=1e-5) and hi == pytest.approx(1, abs=1e-5)
+    # the objects' contrast shrinks (0.5 before): noise peaks set the top of the range
+    inside = discs((64, 64)) > 0
+    assert out[inside].mean() - out[~inside].mean() < 0.4
+
+
 def test_fragments_removed_relative_to_the_median_object():
     from cellseg.core.instances import InstanceParams
     lab = discs((60, 100), centres=((20, 20), (20, 60), (45, 40)), radius=10)  # ~314 px each

@@ -66,6 +66,26 @@ def test_train_writes_a_model_that_segments(dataset, tmp_path):
     assert (tmp_path / "seg" / "im0_labels.tif").exists()
 
 
+def test_train_boundary_representation_keeps_the_better_instance_step(dataset, tmp_path):
+    out = tmp_path / "model"
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text() + "representation: boundary\n")
+    r = cli("train", dataset, "-o", out, "--config", cfg, "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((out / "model.json").read_text())
+    assert card["outputs"] == ["foreground", "centre_distance", "boundary"]
+    by_method = card["validation_by_method"]
+    assert set(by_method) == set(card["instances_by_method"]) == {"distance", "boundary"}
+    kept = card["instances"]["method"]
+    assert by_method[kept]["dsb_score"] == max(v["dsb_score"] for v in by_method.values())
+    model = load_model(out)
+    assert model.predict_probs(np.zeros((64, 64), np.float32)).shape == (3, 64, 64)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config(tmp_path, 1).read_text() + "representation: flows\n")
+    r = cli("train", dataset, "-o", tmp_path / "m2", "--config", bad, "-q")
+    assert r.returncode == 2 and "representation must be one of distance, boundary" in r.stderr
+
+
 def test_bad_loss_and_bad_config(dataset, tmp_path):
     r = cli("train", dataset, "-o", tmp_path / "m", "--loss", "hinge", "-q")
     assert r.returncode == 2 and "unknown loss 'hinge'" in r.stderr

@@ -1,4 +1,12 @@
-"""Network outputs -> label image: seeded watershed on the predicted centre distance."""
+"""Network outputs -> label image: a seeded watershed.
+
+Two ways to seed it (``InstanceParams.method``):
+
+- ``distance``: seeds where the predicted centre distance is high (compact nuclei);
+- ``boundary``: seeds are the regions of the foreground off the predicted object rims, so a
+  seed follows the object's shape (spread cells with protrusions stay whole, cells touching
+  along a long edge are split by the rim between them). Needs a 3-output model.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -18,6 +26,9 @@ class InstanceParams:
     smooth: float = 0.0           # Gaussian sigma (pixels) applied to the centre distance first
     min_relative: float = 0.0     # objects smaller than this fraction of the image's median
                                   # object area are removed (fragments, at any magnification)
+    method: str = "distance"      # seeds from the centre distance, or "boundary": from the
+                                  # foreground off the predicted object rims
+    boundary_threshold: float = 0.5  # rim probability below which a pixel can seed (boundary)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,23 +55,39 @@ def remove_relatively_small(labels: np.ndarray, fraction: float) -> np.ndarray:
     return remove_small(labels, int(fraction * np.median(sizes)))
 
 
-def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> np.ndarray:
-    """(2, H, W) probabilities (foreground, centre distance) -> (H, W) int32 labels.
+def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
+                     p: InstanceParams) -> tuple[np.ndarray, np.ndarray]:
+    """(seed labels, relief to flood) of (C, H, W) probabilities, by ``p.method``."""
+    if p.method == "distance":
+        dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
+        seeds, _ = ndi.label((dist > p.seed_threshold) & mask)
+        return seeds, -dist
+    if p.method != "boundary" or probs.shape[0] < 3:
+        raise ValueError(f"instance method {p.method!r} needs a model with object-rim output"
+                         if p.method == "boundary" else f"unknown instance method {p.method!r}")
+    rim = ndi.gaussian_filter(probs[2], p.smooth) if p.smooth > 0 else probs[2]
+    seeds, _ = ndi.label((rim < p.boundary_threshold) & mask)
+    if p.min_size > 1:
+        seeds = remove_small(seeds, p.min_size)
+    return seeds, rim - probs[1]
 
-    Seeds are the connected regions where the centre distance exceeds ``seed_threshold``; each
-    grows by watershed over the foreground mask. Foreground regions without a seed become
-    objects of their own. Objects under ``min_size`` pixels, then those under ``min_relative``
-    times the median object area, are dropped; labels are 1..N.
+
+def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> np.ndarray:
+    """(C, H, W) probabilities (foreground, centre distance[, object rims]) -> (H, W) int32
+    labels.
+
+    Seeds (see :func:`seeds_and_relief`) grow by watershed over the foreground mask
+    (probability above ``prob_threshold``). Foreground regions without a seed become objects
+    of their own. Objects under ``min_size`` pixels, then those under ``min_relative`` times
+    the median object area, are dropped; labels are 1..N.
     """
     p = params or InstanceParams()
-    fg, dist = probs[0], probs[1]
-    if p.smooth > 0:
-        dist = ndi.gaussian_filter(dist, p.smooth)
-    mask = fg > p.prob_threshold
+    mask = probs[0] > p.prob_threshold
     if not mask.any():
-        return np.zeros(fg.shape, np.int32)
-    seeds, n = ndi.label((dist > p.seed_threshold) & mask)
-    labels = segmentation.watershed(-dist, seeds, mask=mask) if n else np.zeros(fg.shape, np.int32)
+        return np.zeros(mask.shape, np.int32)
+    seeds, relief = seeds_and_relief(probs, mask, p)
+    labels = (segmentation.watershed(relief, seeds, mask=mask) if seeds.any()
+              else np.zeros(mask.shape, np.int32))
     lost = mask & (labels == 0)
     if lost.any():
         extra, _ = ndi.label(lost)

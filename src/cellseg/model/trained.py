@@ -86,7 +86,8 @@ class TrainedModel:
 
     # -- prediction -----------------------------------------------------------------------------
     def tile_predictor(self, backend: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
-        """Callable mapping (N, 1, t, t) float32 tiles to (N, 2, t, t) probabilities.
+        """Callable mapping (N, 1, t, t) float32 tiles to (N, C, t, t) probabilities (C: the
+        model's ``outputs``).
 
         backend : "torch", "onnx" (ONNX Runtime, CPU) or "auto" (ONNX Runtime on CPU when it
             is installed and the export works, else PyTorch).
@@ -123,8 +124,8 @@ class TrainedModel:
     def probs(self, image: np.ndarray, factor: float = 1.0, *, tile: int = DEFAULT_TILE,
               overlap: int = DEFAULT_OVERLAP, tta: bool = False, batch_size: int = 2,
               backend: str = "auto", norm: Normalization | None = None) -> np.ndarray:
-        """(2, H, W) float32 probabilities (foreground, centre distance) of an (H, W[, C])
-        image, predicted at ``factor`` x its size and resized back.
+        """(C, H, W) float32 probabilities (the card's ``outputs``: foreground, centre distance
+        [, object rims]) of an (H, W[, C]) image, predicted at ``factor`` x its size and resized back.
 
         tile, overlap : sliding-window tile side and overlap (pixels); tta : average of 8
         flips/rotations; backend : "auto", "torch" or "onnx"; norm : a fixed intensity mapping
@@ -138,13 +139,13 @@ class TrainedModel:
         x = self.prepare(image, norm)
         if factor != 1.0:
             x = resize(x, scaled_shape(x.shape[1:], factor))
-        probs = sliding_window(x, predictor, out_channels=2, tile=tile, overlap=overlap,
+        probs = sliding_window(x, predictor, out_channels=self.net.cfg.out_channels, tile=tile, overlap=overlap,
                                batch_size=batch_size, multiple=self.net.multiple)
         return probs if factor == 1.0 else resize(probs, image.shape[:2])
 
     def labels_and_probs(self, image: np.ndarray, *, diameter: float | str | None = "auto",
                          **options) -> tuple[np.ndarray, np.ndarray]:
-        """((H, W) int32 labels, (2, H, W) float32 probabilities) of an (H, W[, C]) image.
+        """((H, W) int32 labels, (C, H, W) float32 probabilities) of an (H, W[, C]) image.
 
         diameter : typical object diameter in this image (pixels); ``"auto"`` measures it on
             a first pass at the native size; None predicts at the native size. When it
@@ -167,7 +168,7 @@ class TrainedModel:
 
     def predict_probs(self, image: np.ndarray, *, diameter: float | str | None = None,
                       **options) -> np.ndarray:
-        """(2, H, W) probabilities; by default at the image's native size (``diameter=None``)."""
+        """(C, H, W) probabilities; by default at the image's native size (``diameter=None``)."""
         if diameter == "auto":
             return self.labels_and_probs(image, diameter=diameter, **options)[1]
         return self.probs(image, self.factor(diameter, image.shape[:2]), **options)

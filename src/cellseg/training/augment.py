@@ -25,7 +25,11 @@ class AugmentConfig:
     contrast: tuple[float, float] = (0.7, 1.3)
     gamma: tuple[float, float] = (0.7, 1.5)
     blur_p: float = 0.2          # probability of a Gaussian blur, sigma in [0.5, 1.5]
-    noise_p: float = 0.3         # probability of Gaussian noise, sigma in [0, 0.08]
+    noise_p: float = 0.3         # probability of Gaussian noise, sigma drawn from noise_sigma
+    noise_sigma: tuple[float, float] = (0.0, 0.08)  # range of the noise's sigma (image: 0..1)
+    noise_stretch: bool = False  # after noise, stretch the crop to its 1-99.8 percentiles as
+                                 # the model's input normalization does with a noisy image
+                                 # (noise peaks set the top: the objects end up dim)
     distractor_p: float = 0.15   # probability of drawing thin random lines / rectangle outlines
     dim_p: float = 0.0           # probability of dimming some objects of a crop (to 10-60 %
                                  # of their contrast), so dim nuclei next to bright ones count
@@ -123,7 +127,10 @@ def intensity(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> 
         sigma = rng.uniform(0.5, 1.5)
         x = ndi.gaussian_filter(x, sigma=(0,) * (x.ndim - 2) + (sigma, sigma))
     if rng.random() < cfg.noise_p:
-        x = x + rng.normal(0, rng.uniform(0, 0.08), x.shape)
+        x = x + rng.normal(0, rng.uniform(*cfg.noise_sigma), x.shape)
+        if cfg.noise_stretch:
+            lo, hi = np.percentile(x, (1.0, 99.8))
+            x = (x - lo) / max(hi - lo, 1e-6)
     x = x.astype(np.float32)
     if rng.random() < cfg.distractor_p:
         _draw_distractors(x, rng)

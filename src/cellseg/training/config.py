@@ -14,6 +14,7 @@ from pathlib import Path
 from cellseg.errors import InputError
 from cellseg.model.unet import UNetConfig
 from cellseg.training.augment import AugmentConfig
+from cellseg.training.targets import REPRESENTATIONS
 
 
 def strict(cls, data: dict | None, section: str):
@@ -25,7 +26,7 @@ def strict(cls, data: dict | None, section: str):
     >>> strict(AugmentConfig, {"dimp": 0.3}, "augment")
     Traceback (most recent call last):
     ...
-    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, dim_p, distractor_p, flip, gamma, noise_p, rotate, shear, zoom)
+    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, dim_p, distractor_p, flip, gamma, noise_p, noise_sigma, noise_stretch, rotate, shear, zoom)
     """
     if data is not None and not isinstance(data, dict):
         raise ValueError(f"section '{section}' must be a mapping, got {type(data).__name__}")
@@ -58,10 +59,16 @@ class TrainConfig:
     patience: int = 10             # epochs without a better validation score before stopping
     val_fraction: float = 0.15
     val_groups: list = field(default_factory=list)  # groups forced into validation (e.g. set16)
+    leave_out: list = field(default_factory=list)  # groups (or group-name prefixes, e.g.
+                                   # "fluorescence/512x640") kept out of training and
+                                   # validation: scored later as unseen data
     val_max_images: int = 80       # validation images scored each epoch (all at the end)
     object_bias: float = 0.8       # share of crops centred on an object pixel
     type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
     separation: float = 0.0        # extra centre-distance loss weight where objects touch (0: off)
+    representation: str = "distance"  # what the network predicts for the instance step:
+                                   # distance (foreground + centre distance) | boundary
+                                   # (and each object's rim: for irregular, touching cells)
     ema: float = 0.0               # validate and save an exponential moving average of the
                                    # weights, this decay per step (e.g. 0.997; 0: off)
     num_workers: int = 0
@@ -83,6 +90,9 @@ class TrainConfig:
         cfg = strict(cls, d, "training")
         cfg.network, cfg.augment = network, augment
         network.validate()
+        if cfg.representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, "
+                             f"got {cfg.representation!r}")
         return cfg
 
     @classmethod

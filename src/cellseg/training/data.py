@@ -26,8 +26,9 @@ from cellseg.training.targets import make_targets
 
 
 class CropDataset(Dataset):
-    """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (2, P, P)) tensors
-    (targets (3, P, P) with ``separation`` > 0: the third channel weighs the centre-distance loss).
+    """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (C, P, P)) tensors
+    (see :func:`cellseg.training.targets.make_targets` for the channels of ``representation``
+    and ``separation``).
 
     images : list of (H, W) float32 prepared images; labels : matching (H, W) int label images.
     weights : relative probability of drawing each image (default: all equal).
@@ -36,7 +37,7 @@ class CropDataset(Dataset):
     def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], *, patch_size: int = 256,
                  samples_per_epoch: int = 800, augment: AugmentConfig | None = None,
                  object_bias: float = 0.8, seed: int = 0, weights: list[float] | None = None,
-                 separation: float = 0.0):
+                 separation: float = 0.0, representation: str = "distance"):
         if len(images) != len(labels) or not images:
             raise ValueError("need as many label images as images, and at least one")
         self.images, self.labels = images, labels
@@ -46,6 +47,7 @@ class CropDataset(Dataset):
         self.object_bias = object_bias
         self.seed = seed
         self.separation = separation
+        self.representation = representation
         self.epoch = 0
         self._objects = [np.flatnonzero(lab.ravel() > 0) for lab in labels]
         w = np.ones(len(images)) if weights is None else np.asarray(weights, float)
@@ -76,7 +78,7 @@ class CropDataset(Dataset):
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng)
         img = intensity(img, rng, aug)
-        return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation)
+        return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation, self.representation)
 
     def __getitem__(self, index: int):
         img, tgt = self.sample(index)
@@ -188,12 +190,27 @@ def load_annotated(data: list[str | Path], *, types=(), quiet: bool = False) -> 
     return out
 
 
-def split(items: Annotated, *, val_groups=(), val_fraction: float = 0.15,
-          seed: int = 0) -> tuple[list[int], list[int]]:
+def left_out(group: str, leave_out=()) -> bool:
+    """Whether ``group`` is one of ``leave_out`` or starts with one of them followed by "/"."""
+    return any(group == g or group.startswith(g.rstrip("/") + "/") for g in leave_out)
+
+
+def split(items: Annotated, *, val_groups=(), val_fraction: float = 0.15, seed: int = 0,
+          leave_out=()) -> tuple[list[int], list[int]]:
     """(train, validation) indices: the named ``val_groups`` when given, else
-    :func:`group_split` by group and stratum."""
+    :func:`group_split` by group and stratum. Items of the ``leave_out`` groups (see
+    :func:`left_out`) are on neither side.
+
+    Examples
+    --------
+    >>> items = Annotated(["a", "b", "c"], ["fl/256/0", "fl/512/0", "set41"], ["fl"] * 3, [], [])
+    >>> split(items, val_groups=["set41"], leave_out=["fl/512"])
+    ([0], [2])
+    """
+    kept = [i for i, g in enumerate(items.groups) if not left_out(g, leave_out)]
     if val_groups:
-        val = [i for i, g in enumerate(items.groups) if g in set(val_groups)]
-        return [i for i in range(len(items.ids)) if i not in set(val)], val
-    return group_split(items.ids, items.groups, items.strata, val_fraction=val_fraction,
-                       seed=seed)
+        val = [i for i in kept if items.groups[i] in set(val_groups)]
+        return [i for i in kept if i not in set(val)], val
+    tr, val = group_split([items.ids[i] for i in kept], [items.groups[i] for i in kept],
+                          [items.strata[i] for i in kept], val_fraction=val_fraction, seed=seed)
+    return [kept[i] for i in tr], [kept[i] for i in val]

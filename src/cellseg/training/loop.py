@@ -88,10 +88,14 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
     """An untrained model whose card records the config, the data and the split."""
     from dataclasses import replace
 
+    from cellseg.core.instances import InstanceParams
     from cellseg.model.trained import TrainedModel
+    from cellseg.training.targets import REPRESENTATIONS
     counts = {s: sum(1 for i in tr_idx if items.strata[i] == s) for s in sorted(set(items.strata))}
+    outputs = REPRESENTATIONS[cfg.representation]
     return TrainedModel.new(
-        replace(cfg.network, in_channels=1, out_channels=2),
+        replace(cfg.network, in_channels=1, out_channels=len(outputs)),
+        outputs=outputs, instances=InstanceParams(method=cfg.representation).to_dict(),
         object_diameter=typical_diameter([items.labels[i] for i in tr_idx]),
         input={"channels": cfg.channels, "invert": cfg.invert, "percentiles": [1.0, 99.8]},
         training={"config": cfg.to_dict(), "data": [str(p) for p in data],
@@ -109,6 +113,7 @@ def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
                        samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
                        augment=cfg.augment, object_bias=cfg.object_bias,
                        seed=cfg.seed + 1000 * rank, separation=cfg.separation,
+                       representation=cfg.representation,
                        weights=balanced_weights([items.strata[i] for i in tr_idx],
                                                 cfg.type_balance))
 
@@ -301,7 +306,7 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     torch.manual_seed(cfg.seed)
     items = load_annotated(list(data), types=cfg.types, quiet=quiet)
     tr_idx, val_idx = split(items, val_groups=cfg.val_groups, val_fraction=cfg.val_fraction,
-                            seed=cfg.seed)
+                            seed=cfg.seed, leave_out=cfg.leave_out)
     if not tr_idx or not val_idx:
         raise InputError(data[0], f"need images for training and validation, got "
                          f"{len(tr_idx)} and {len(val_idx)} (of {len(items.ids)})")

@@ -88,14 +88,19 @@ def get_loss(name: str) -> Callable:
 
 
 def segmentation_loss(logits, target, foreground_loss: Callable):
-    """Loss of the 2-channel output: the chosen loss on the foreground, BCE on centre distance.
+    """Loss of the network's outputs (N, C, H, W), C = 2 (foreground, centre distance) or 3
+    (and object rims): the chosen loss on the foreground and on the rims, BCE on the centre
+    distance.
 
-    A third target channel, when present, weighs each pixel's centre-distance BCE (see
-    ``cellseg.nn.targets.separation_weight``); the weighted BCE is normalised by the weights.
+    A target channel beyond the C outputs, when present, weighs each pixel's centre-distance
+    BCE (see ``cellseg.training.targets.separation_weight``), normalised by the weights.
     """
-    fg = foreground_loss(logits[:, :1], target[:, :1])
-    if target.shape[1] < 3:
-        return fg + bce(logits[:, 1:2], target[:, 1:2])
-    w = target[:, 2:3]
+    n = logits.shape[1]
+    loss = foreground_loss(logits[:, :1], target[:, :1])
+    if n > 2:
+        loss = loss + foreground_loss(logits[:, 2:3], target[:, 2:3])
+    if target.shape[1] == n:
+        return loss + bce(logits[:, 1:2], target[:, 1:2])
+    w = target[:, n:n + 1]
     per_pixel = F.binary_cross_entropy_with_logits(logits[:, 1:2], target[:, 1:2], reduction="none")
-    return fg + (per_pixel * w).sum() / w.sum()
+    return loss + (per_pixel * w).sum() / w.sum()

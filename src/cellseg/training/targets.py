@@ -2,7 +2,10 @@
 
 Channel 0 is the foreground; channel 1 is each object's distance to its own border, scaled to
 1 at the object's centre. Touching objects are separated in channel 1 (the distance falls to 0
-at the line where they meet), which is what lets the instance step split them.
+at the line where they meet), which is what lets the instance step split them. The
+``boundary`` representation adds channel 2: each object's inner rim (pixels within a few
+pixels of anything that is not the same object), whose complement splits an image into one
+interior region per object that follows the object's shape, however irregular.
 """
 from __future__ import annotations
 
@@ -51,11 +54,31 @@ def separation_weight(labels: np.ndarray, weight: float = 5.0, sigma: float = 3.
     return (1.0 + weight * np.exp(-(d ** 2) / (2 * sigma ** 2))).astype(np.float32)
 
 
-def make_targets(labels: np.ndarray, separation: float = 0.0) -> np.ndarray:
-    """(2, H, W) float32 targets: foreground and centre distance; with ``separation`` > 0 a
-    third channel holds :func:`separation_weight` for the centre-distance loss."""
+BOUNDARY_WIDTH = 2  # pixels of an object's rim that are "boundary"
+
+REPRESENTATIONS = {"distance": ["foreground", "centre_distance"],
+                   "boundary": ["foreground", "centre_distance", "boundary"]}
+
+
+def object_rims(labels: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
+    """(H, W) float32: 1 on object pixels within ``width`` pixels (chessboard distance) of a
+    pixel of another label or of the background, 0 elsewhere."""
+    labels = np.asarray(labels)
+    size = 2 * width + 1
+    hi = ndi.maximum_filter(labels, size=size, mode="nearest")
+    lo = ndi.minimum_filter(labels, size=size, mode="nearest")
+    return ((labels > 0) & ((hi != labels) | (lo != labels))).astype(np.float32)
+
+
+def make_targets(labels: np.ndarray, separation: float = 0.0,
+                 representation: str = "distance") -> np.ndarray:
+    """(C, H, W) float32 targets: the channels of ``REPRESENTATIONS[representation]``
+    (foreground, centre distance[, object rims]); with ``separation`` > 0 one more channel
+    holds :func:`separation_weight` for the centre-distance loss."""
     labels = np.asarray(labels)
     channels = [(labels > 0).astype(np.float32), centre_distance(labels)]
+    if representation == "boundary":
+        channels.append(object_rims(labels))
     if separation > 0:
         channels.append(separation_weight(labels, separation))
     return np.stack(channels)

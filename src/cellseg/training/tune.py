@@ -11,7 +11,7 @@ from cellseg.core.rescale import typical_diameter
 
 
 def predict_all(model, images: list[np.ndarray]) -> list[np.ndarray]:
-    """(2, H, W) probabilities of each image (PyTorch: the weights change between calls)."""
+    """(C, H, W) probabilities of each image (PyTorch: the weights change between calls)."""
     return [model.predict_probs(im, backend="torch") for im in images]
 
 
@@ -23,9 +23,9 @@ def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: Insta
 
 
 def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams, dict]:
-    """Grid search of the foreground and seed thresholds and of the smoothing of the centre
-    distance, then of the relative minimum object size, for the best mean DSB2018 score on
-    the validation images. Returns (best parameters, their scores)."""
+    """Grid search of the instance step's thresholds and smoothing for ``base.method``, then
+    of the relative minimum object size, for the best mean DSB2018 score on the validation
+    images. Returns (best parameters, their scores)."""
     def best_of(candidates, best=None, best_scores=None):
         for params in candidates:
             scores = score_probs(probs, truths, params)
@@ -33,18 +33,34 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
                 best, best_scores = params, scores
         return best, best_scores
 
-    best, scores = best_of(InstanceParams(prob_threshold=pt, seed_threshold=st,
-                                          min_size=base.min_size, smooth=smooth)
+    seed_key = "boundary_threshold" if base.method == "boundary" else "seed_threshold"
+    best, scores = best_of(replace(base, prob_threshold=pt, smooth=smooth, **{seed_key: st},
+                                   min_relative=0.0)
                            for smooth in (0.0, 1.0, 2.0) for pt in (0.4, 0.5, 0.6)
                            for st in (0.3, 0.4, 0.5, 0.6, 0.7))
     return best_of((replace(best, min_relative=f) for f in (0.1, 0.2, 0.3)), best, scores)
 
 
+def methods_of(model) -> list[str]:
+    """The instance methods a model's outputs allow (``boundary`` needs the object rims)."""
+    return ["distance", "boundary"] if "boundary" in model.card.get("outputs", []) else ["distance"]
+
+
 def finish(model, probs, truths) -> dict:
-    """Tune ``model``'s thresholds on validation ``probs`` / ``truths`` and record the
-    validation scores in its card; returns the scores."""
-    model.params, scores = tune_thresholds(probs, truths, model.params)
-    model.card["validation"] = {k: v for k, v in scores.items() if k != "confusion_matrix"}
+    """Tune ``model``'s instance step on validation ``probs`` / ``truths`` (each method its
+    outputs allow; the best is kept) and record the validation scores in its card (with
+    several methods, each one's scores and parameters under ``validation_by_method`` and
+    ``instances_by_method``); returns the kept method's scores."""
+    tuned = {m: tune_thresholds(probs, truths, replace(model.params, method=m))
+             for m in methods_of(model)}
+    method = max(tuned, key=lambda m: tuned[m][1]["dsb_score"])
+    model.params, scores = tuned[method]
+    plain = {m: {k: v for k, v in s.items() if k != "confusion_matrix"}
+             for m, (_, s) in tuned.items()}
+    model.card["validation"] = plain[method]
+    if len(plain) > 1:
+        model.card["validation_by_method"] = plain
+        model.card["instances_by_method"] = {m: p.to_dict() for m, (p, _) in tuned.items()}
     return scores
 
 
