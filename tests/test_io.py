@@ -135,8 +135,8 @@ def test_one_pixel_wide_images_are_too_small(tmp_path, shape):
 
 def test_pixel_size_comes_from_the_file_unless_given(tmp_path):
     """--pixel-size auto (the default): an OME-TIFF's PhysicalSizeX (here in nm) and an ImageJ
-    TIFF's calibration give µm columns; a given value overrides; the label TIFF carries the
-    calibration so Fiji shows µm."""
+    TIFF's calibration give µm columns; a given value overrides; the label TIFF is an OME-TIFF
+    carrying the pixel size so Fiji and napari show µm."""
     import pandas as pd
     from conftest import discs
 
@@ -164,6 +164,11 @@ def test_pixel_size_comes_from_the_file_unless_given(tmp_path):
     ome = table[table["image"] == "ome.ome.tif"]
     assert np.allclose(ome["area_um2"], ome["area"] * 0.25)
     assert pixel_size(out / "ome.ome_labels.tif") == pytest.approx(0.5)
+    with tifffile.TiffFile(out / "ij_labels.tif") as tif:  # OME-TIFF, µm, + cm resolution tags
+        assert tif.is_ome and 'PhysicalSizeX="0.25"' in tif.ome_metadata
+        assert 'PhysicalSizeXUnit="µm"' in tif.ome_metadata
+        assert tif.pages[0].tags["ResolutionUnit"].value == 3  # centimetre
+        assert tif.pages[0].tags["XResolution"].value == (40000, 1)
     given = tmp_path / "given"
     run_segment([src / "ome.ome.tif"], given, method="otsu", pixel_size=0.1, quiet=True)
     row = pd.read_csv(given / "summary.csv").iloc[0]
@@ -180,3 +185,60 @@ def test_channel_by_name(tmp_path):
     assert read_image(tmp_path / "c.ome.tif", channel="0").max() == 10
     with pytest.raises(InputError, match=r"no channel named 'RFP' \(DAPI, GFP\)"):
         read_image(tmp_path / "c.ome.tif", channel="RFP")
+
+
+def write_czi(path, planes, names, pixel_size_um):
+    """A CZI file (pylibCZIrw) of ``planes[t][c]`` 2-D arrays with channel names and scaling."""
+    from pylibCZIrw import czi as pyczi
+    with pyczi.create_czi(str(path), exist_ok=True) as czi:
+        for t, channels in enumerate(planes):
+            for c, plane in enumerate(channels):
+                czi.write(data=plane, plane={"T": t, "C": c, "Z": 0})
+        czi.write_metadata(document_name=path.stem, channel_names=dict(enumerate(names)),
+                           scale_x=pixel_size_um * 1e-6, scale_y=pixel_size_um * 1e-6)
+
+
+def test_czi_frames_channels_and_pixel_size(tmp_path):
+    """A Zeiss CZI (written with pylibCZIrw): 3 time points of 2 named channels at 0.325 µm.
+    Frames, channel names and pixel size come from the file; `cellseg segment --channel DAPI`
+    gives the labels of the same image as a PNG, with µm columns."""
+    pytest.importorskip("pylibCZIrw", reason="the formats extra is not installed")
+    import pandas as pd
+    from conftest import SAMPLES
+
+    from cellseg.io.images import channel_names, pixel_size
+    from cellseg.jobs.segment_batch import run_segment
+    nuclei = iio.imread(next(SAMPLES.glob("images/fluorescence_*")))
+    nuclei = nuclei if nuclei.ndim == 2 else nuclei[..., 0]
+    blank = np.zeros_like(nuclei)
+    write_czi(tmp_path / "movie.czi", [[nuclei + t, blank + t] for t in range(3)],
+              ["DAPI", "GFP"], 0.325)
+    assert count_frames(tmp_path / "movie.czi") == 3
+    assert channel_names(tmp_path / "movie.czi") == ["DAPI", "GFP"]
+    assert pixel_size(tmp_path / "movie.czi") == pytest.approx(0.325)
+    frames = list(iter_frames(tmp_path / "movie.czi", channel="GFP"))
+    assert [int(f.max()) for f in frames] == [0, 1, 2]
+    assert read_frame(tmp_path / "movie.czi", 1).shape == (*nuclei.shape, 2)
+    with pytest.raises(InputError, match="frame 3 asked for, file has 3"):
+        read_frame(tmp_path / "movie.czi", 3)
+    write_czi(tmp_path / "still.czi", [[blank, nuclei]], ["GFP", "DAPI"], 0.325)
+    iio.imwrite(tmp_path / "same.png", nuclei)
+    out = tmp_path / "out"
+    assert run_segment([tmp_path / "still.czi"], out, channel="DAPI", quiet=True).ok
+    assert run_segment([tmp_path / "same.png"], tmp_path / "png", quiet=True).ok
+    assert np.array_equal(tifffile.imread(out / "still_labels.tif"),
+                          tifffile.imread(tmp_path / "png" / "same_labels.tif"))
+    assert pixel_size(out / "still_labels.tif") == pytest.approx(0.325)
+    assert "area_um2" in pd.read_csv(out / "measurements.csv").columns
+    summary = pd.read_csv(out / "summary.csv").set_index("image")
+    assert summary.loc["still.czi", "pixel_size_source"] == "file"
+    assert summary.loc["still.czi", "pixel_size_um"] == pytest.approx(0.325)
+
+
+def test_vendor_file_without_its_reader_is_a_one_line_error(tmp_path, monkeypatch):
+    from cellseg.io import vendor
+    monkeypatch.setitem(vendor.READERS, ".nd2", "no_such_reader_module")
+    (tmp_path / "x.nd2").write_bytes(b"not really")
+    with pytest.raises(InputError, match=r"x.nd2: reading .nd2 files needs no_such_reader_module"
+                                         r": pip install 'cellseg-offline\[formats\]'"):
+        read_image(tmp_path / "x.nd2")

@@ -1,8 +1,9 @@
 """Read microscopy images of any common format into numpy arrays.
 
 Images keep their native dtype. A single image is (H, W) or (H, W, C); a file may hold several
-frames (a multi-page TIFF, an animated GIF), which are read one at a time so that a long movie is
-never loaded whole when one frame is asked for.
+frames (a multi-page TIFF, an animated GIF, the time points and z planes of a CZI or ND2 file),
+which are read one at a time so that a long movie is never loaded whole when one frame is asked
+for. CZI and ND2 need the ``formats`` extra (:mod:`cellseg.io.vendor`).
 """
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from typing import Iterator
 import numpy as np
 
 from cellseg.errors import InputError
+from cellseg.io import vendor
+from cellseg.io.vendor import VENDOR_SUFFIXES
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
-IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+IMAGE_SUFFIXES = TIFF_SUFFIXES | VENDOR_SUFFIXES | {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 
 
 def natural_key(path: str | Path) -> list:
@@ -86,6 +89,8 @@ def count_frames(path: str | Path) -> int:
         if path.suffix.lower() == ".gif":
             import imageio.v3 as iio
             return int(iio.improps(path, index=None).shape[0])
+        if path.suffix.lower() in VENDOR_SUFFIXES:
+            return vendor.layout(path).frames
         return 1
     except InputError:
         raise
@@ -110,6 +115,8 @@ def _read_raw(path: Path, frame: int) -> np.ndarray:
                 lead = data.reshape((-1,) + data.shape[len(rest) - 3:])
                 return lead[frame] if "S" not in axes else lead[frame][..., 0, :]
             return tif.series[0].pages[frame].asarray()
+    if suffix in VENDOR_SUFFIXES:
+        return vendor.read_plane(path, frame)
     import imageio.v3 as iio
     if suffix == ".gif":
         return np.asarray(iio.imread(path, index=frame))
@@ -162,7 +169,7 @@ def _tidy(image: np.ndarray, path: Path, channel: int | None) -> np.ndarray:
 
 def channel_names(path: str | Path) -> list[str]:
     """Channel names a file records (OME-TIFF ``Channel Name``, ImageJ TIFF ``Labels`` of a
-    channel stack); empty when none.
+    channel stack, CZI / ND2 channel names); empty when none.
 
     Examples
     --------
@@ -175,6 +182,8 @@ def channel_names(path: str | Path) -> list[str]:
     """
     import re
     path = Path(path)
+    if path.suffix.lower() in VENDOR_SUFFIXES:
+        return vendor.layout(path).channels
     if path.suffix.lower() not in TIFF_SUFFIXES:
         return []
     import tifffile
@@ -275,7 +284,8 @@ def _imagej_pixel_size(tif) -> float | None:
 
 def pixel_size(path: str | Path) -> float | None:
     """The physical pixel size (µm per pixel, x axis) a file records: OME-TIFF
-    ``PhysicalSizeX`` or an ImageJ TIFF's calibration; None when it records none.
+    ``PhysicalSizeX``, an ImageJ TIFF's calibration, a CZI's or ND2's scaling; None when it
+    records none.
 
     Examples
     --------
@@ -287,6 +297,11 @@ def pixel_size(path: str | Path) -> float | None:
     0.325
     """
     path = Path(path)
+    if path.suffix.lower() in VENDOR_SUFFIXES:
+        try:
+            return vendor.layout(path).pixel_size
+        except InputError:
+            return None  # no reader installed: read_frame reports it
     if path.suffix.lower() not in TIFF_SUFFIXES:
         return None
     import tifffile

@@ -41,8 +41,9 @@ def labels_dtype(labels: np.ndarray) -> np.dtype:
 def write_labels(path: str | Path, labels: np.ndarray, pixel_size: float | None = None) -> None:
     """Write a (H, W) label image, or a (T, H, W) stack as pages, as a zlib-compressed TIFF.
 
-    With ``pixel_size`` (µm per pixel) the file carries its calibration: an ImageJ TIFF (unit
-    µm) for up to 65,535 objects, so Fiji shows µm; TIFF resolution tags (pixels per cm) else.
+    With ``pixel_size`` (µm per pixel) the file is an OME-TIFF carrying it: OME
+    ``PhysicalSizeX/Y`` in µm (Bio-Formats in Fiji, OME readers in napari, QuPath) and TIFF
+    resolution tags in pixels per cm (ImageJ's own TIFF opener turns these into µm).
     """
     import tifffile
     labels = np.asarray(labels)
@@ -51,11 +52,11 @@ def write_labels(path: str | Path, labels: np.ndarray, pixel_size: float | None 
     data = labels.astype(labels_dtype(labels))
     extra: dict = {}
     if pixel_size:
-        if data.dtype == np.uint16:
-            extra = dict(imagej=True, resolution=(1 / pixel_size, 1 / pixel_size),
-                         metadata={"unit": "um", "axes": "TYX" if data.ndim == 3 else "YX"})
-        else:
-            extra = dict(resolution=(1e4 / pixel_size, 1e4 / pixel_size), resolutionunit="CENTIMETER")
+        extra = dict(ome=True, resolution=(1e4 / pixel_size, 1e4 / pixel_size),
+                     resolutionunit="CENTIMETER",
+                     metadata={"axes": "TYX" if data.ndim == 3 else "YX",
+                               "PhysicalSizeX": pixel_size, "PhysicalSizeXUnit": "µm",
+                               "PhysicalSizeY": pixel_size, "PhysicalSizeYUnit": "µm"})
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, data, compression="zlib", **extra)
 
