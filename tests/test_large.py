@@ -140,3 +140,26 @@ def test_huge_image_with_tta_and_kept_zarr(tmp_path):
     assert evaluate(a.astype(np.int32), b.astype(np.int32))["f1_50"] > 0.9
     assert (tmp_path / "o2" / "scan_labels.zarr").is_dir()
     assert not list((tmp_path / "o1").glob("*.zarr")) and not list((tmp_path / "o1").glob(".*"))
+
+
+def test_huge_image_as_an_ome_zarr_pyramid(tmp_path):
+    """`segment --ome-zarr` on a huge image: an NGFF 0.4 multiscale pyramid whose level 0 is
+    the label TIFF, each level half the last (every second pixel), scales in µm."""
+    import json
+
+    import zarr
+
+    from cellseg.jobs.segment_batch import run_segment
+    tifffile.imwrite(tmp_path / "scan.tif", _mosaic(1100), ome=True,
+                     metadata={"PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+    assert run_segment([tmp_path / "scan.tif"], tmp_path / "out", method="unet", model="nuclei",
+                       block=512, large_pixels=1_000_000, ome_zarr=True, quiet=True).ok
+    labels = tifffile.imread(tmp_path / "out" / "scan_labels.tif")
+    root = zarr.open_group(str(tmp_path / "out" / "scan_labels.ome.zarr"), mode="r")
+    meta = json.loads((tmp_path / "out" / "scan_labels.ome.zarr" / ".zattrs").read_text())
+    (ms,) = meta["multiscales"]
+    assert ms["version"] == "0.4" and [a["unit"] for a in ms["axes"]] == ["micrometer"] * 2
+    assert [d["coordinateTransformations"][0]["scale"] for d in ms["datasets"]] == [
+        [0.5, 0.5], [1.0, 1.0]]
+    assert np.array_equal(root["0"][:], labels) and labels.max() > 50
+    assert np.array_equal(root["1"][:], labels[::2, ::2]) and root["1"].shape == (550, 550)

@@ -86,6 +86,9 @@ def segment(
                               "polygon ROI per object, for Fiji's ROI Manager."),
     geojson: bool = typer.Option(False, "--geojson", help="Also write <stem>.geojson: one "
                                  "QuPath detection per object, measurements as properties."),
+    ome_zarr: bool = typer.Option(False, "--ome-zarr", help="Huge images (segmented in "
+                                  "blocks): also write <stem>_labels.ome.zarr, a multiscale "
+                                  "OME-Zarr pyramid at the pixel size."),
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ):
@@ -101,7 +104,7 @@ def segment(
                              pixel_size=parse_pixel_size(pixel_size), tile=tile, overlap=overlap, tta=tta,
                              diameter=parse_diameter(diameter), redo=redo, quiet=quiet,
                              save_probs=save_probs, client=client, block=block_size,
-                             rois=rois, geojson=geojson)
+                             rois=rois, geojson=geojson, ome_zarr=ome_zarr)
     except (InputError, ValueError) as exc:
         fail(str(exc))
     finally:

@@ -91,3 +91,55 @@ def write_tiled_tiff(array, path: Path, tile: int = 512) -> None:
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, tiles(), shape=(h, w), dtype=dtype, tile=(tile, tile),
                          compression="zlib", bigtiff=True)
+
+
+def write_ome_zarr(array, path: str | Path, pixel_size: float | None = None, *,
+                   min_side: int = 512, chunk: int = 1024) -> int:
+    """Write a (H, W) label array (zarr or ndarray) as an OME-Zarr multiscale image (NGFF 0.4,
+    zarr format 2, as napari-ome-zarr, Fiji/MoBIE and QuPath read it): level 0 the labels,
+    each further level half the size (every second pixel: labels stay labels) until the
+    longer side is under ``min_side``. Band by band, so memory stays at a few chunks.
+
+    pixel_size : µm per pixel at level 0 (axes in micrometer), or None (no unit, scale 1).
+    Returns the number of levels. An existing ``path`` is replaced.
+    """
+    import shutil
+
+    import zarr
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    root = zarr.open_group(str(tmp), mode="w", zarr_format=2)
+    source, level = array, 0
+    while True:
+        h, w = source.shape
+        dest = root.create_array(str(level), shape=(h, w), chunks=(min(chunk, h), min(chunk, w)),
+                                 dtype=np.uint32, fill_value=0)
+        for y in range(0, h, chunk):
+            dest[y:y + chunk] = np.asarray(source[y:y + chunk]).astype(np.uint32)
+        if max(h, w) < min_side * 2 or min(h, w) < 2:
+            break
+        source, level = _half(dest), level + 1
+    unit = {"unit": "micrometer"} if pixel_size else {}
+    scale = pixel_size or 1.0
+    root.attrs["multiscales"] = [{
+        "version": "0.4", "name": path.stem,
+        "axes": [{"name": "y", "type": "space", **unit}, {"name": "x", "type": "space", **unit}],
+        "datasets": [{"path": str(i), "coordinateTransformations": [
+            {"type": "scale", "scale": [scale * 2 ** i, scale * 2 ** i]}]}
+            for i in range(level + 1)]}]
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return level + 1
+
+
+class _half:
+    """A lazily sliced view of every second row and column of a (H, W) array."""
+
+    def __init__(self, array):
+        self.array = array
+        self.shape = ((array.shape[0] + 1) // 2, (array.shape[1] + 1) // 2)
+
+    def __getitem__(self, rows: slice):
+        start, stop, _ = rows.indices(self.shape[0])
+        return np.asarray(self.array[2 * start:2 * stop:2])[:, ::2]

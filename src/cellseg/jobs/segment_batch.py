@@ -57,6 +57,7 @@ class BatchOptions:
     large_pixels: int = 60_000_000     # above this (about 7,700 x 7,700) segment in blocks
     rois: bool = False                 # also write <stem>_rois.zip (ImageJ/Fiji ROIs)
     geojson: bool = False              # also write <stem>.geojson (QuPath detections)
+    ome_zarr: bool = False             # huge images: also <stem>_labels.ome.zarr (pyramid)
 
 
 def segment_file(path: Path, out: Path, stem: str, segmenter: Segmenter,
@@ -161,7 +162,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
                 diameter: float | str | None = "auto", redo: bool = False,
                 quiet: bool = False, save_probs: bool = False, client=None,
                 block: int = BatchOptions.block, large_pixels: int = BatchOptions.large_pixels,
-                rois: bool = False, geojson: bool = False,
+                rois: bool = False, geojson: bool = False, ome_zarr: bool = False,
                 log: Callable[[str], None] | None = None) -> RunResult:
     """Segment all images named by ``inputs`` (files, folders, globs) into folder ``out``.
 
@@ -180,6 +181,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
         must see the same file system), and a huge image's blocks are spread over them.
     block, large_pixels : single-frame TIFFs of more than ``large_pixels`` pixels are
         segmented in ``block`` x ``block`` pieces (see :mod:`cellseg.jobs.segment_huge`).
+    ome_zarr : such huge images also get ``<stem>_labels.ome.zarr``, an OME-Zarr multiscale
+        pyramid at their pixel size.
 
     Returns
     -------
@@ -190,7 +193,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     seg = SegmentOptions(method=method, model=None if model is None else str(model),
                          diameter=diameter, tta=tta, probs=save_probs, tile=tile,
                          overlap=overlap)
-    opts = BatchOptions(seg, channel, pixel_size, block, large_pixels, rois, geojson)
+    opts = BatchOptions(seg, channel, pixel_size, block, large_pixels, rois, geojson, ome_zarr)
     result = RunResult()
     paths: list[Path] = []
     for item in inputs:

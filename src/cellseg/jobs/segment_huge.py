@@ -21,7 +21,7 @@ import pandas as pd
 
 from cellseg.core.tiling import DEFAULT_OVERLAP, DEFAULT_TILE
 from cellseg.errors import InputError
-from cellseg.io.write import write_tiled_tiff
+from cellseg.io.write import write_ome_zarr, write_tiled_tiff
 
 
 class ChannelView:
@@ -226,14 +226,16 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
                   overlap: int = DEFAULT_OVERLAP, tta: bool = False,
                   diameter: float | str | None = "auto", channel: int | None = None,
                   pixel_size: float | None = None, quiet: bool = False, client=None,
-                  keep_zarr: bool = False) -> dict:
+                  keep_zarr: bool = False, ome_zarr: bool = False) -> dict:
     """Segment a huge image file block by block.
 
     Parameters
     ----------
     path : TIFF (any layout, BigTIFF, pyramid level 0) or zarr array.
-    out : output folder; receives ``<stem>_labels.tif`` (tiled BigTIFF) and, with
-        ``keep_zarr``, ``<stem>_labels.zarr``.
+    out : output folder; receives ``<stem>_labels.tif`` (tiled BigTIFF), with ``ome_zarr``
+        ``<stem>_labels.ome.zarr`` (a multiscale pyramid, see
+        :func:`cellseg.io.write.write_ome_zarr`) and, with ``keep_zarr``, the scratch array
+        ``<stem>_labels.zarr``.
     model : None (chosen on the image), a model name or path, or a loaded model (not with a
         Dask ``client``: workers load models by name).
     stem : output name (default the file's stem).
@@ -283,6 +285,8 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
                                       run_blocks=run_blocks)
         labels = zarr.open(str(scratch), mode="r")
         write_tiled_tiff(labels, out / f"{stem}_labels.tif")
+        if ome_zarr:
+            write_ome_zarr(labels, out / f"{stem}_labels.ome.zarr", pixel_size)
         if keep_zarr:
             kept = out / f"{stem}_labels.zarr"
             shutil.rmtree(kept, ignore_errors=True)
@@ -316,7 +320,8 @@ def segment_huge(path: Path, out: Path, stem: str, opts) -> tuple[pd.DataFrame, 
     with client_in_task() as client:
         res = segment_large(path, out, s.model, stem=stem, block=opts.block, tile=s.tile,
                             overlap=s.overlap, tta=s.tta, diameter=s.diameter,
-                            channel=opts.channel, pixel_size=px, quiet=True, client=client)
+                            channel=opts.channel, pixel_size=px, quiet=True, client=client,
+                            ome_zarr=opts.ome_zarr)
     labels = open_lazy(res["labels"])
     image = open_lazy(path, opts.channel)
     step = max(1, int(np.ceil(max(labels.shape) / 4096)))  # overview at most 4096 px wide
