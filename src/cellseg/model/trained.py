@@ -48,13 +48,13 @@ class TrainedModel:
     @classmethod
     def new(cls, unet_config=None, **card) -> "TrainedModel":
         """An untrained model of the given :class:`cellseg.model.unet.UNetConfig`."""
-        from cellseg.model.unet import UNet, UNetConfig
+        from cellseg.model.unet import UNetConfig, build_network
         cfg = unet_config or UNetConfig()
         card.setdefault("input", {"channels": "gray", "invert": "auto",
                                   "percentiles": list(DEFAULT_PERCENTILES)})
         card.setdefault("outputs", ["foreground", "centre_distance"])
         card.setdefault("instances", InstanceParams().to_dict())
-        return cls(UNet(cfg), {"format": FORMAT, "architecture": cfg.to_dict(), **card})
+        return cls(build_network(cfg), {"format": FORMAT, "architecture": cfg.to_dict(), **card})
 
     def to(self, device: str) -> "TrainedModel":
         self.net.to(device)

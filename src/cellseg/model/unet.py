@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+ENCODERS = ("plain", "efficientnet-lite0")
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU, "silu": nn.SiLU,
                "leaky_relu": nn.LeakyReLU}
 
@@ -21,6 +22,8 @@ class UNetConfig:
     norm: str = "batch"  # batch | instance | none
     dropout: float = 0.0
     activation: str = "relu"
+    encoder: str = "plain"  # plain | efficientnet-lite0 (ImageNet-pretrained, see
+                            # cellseg.model.efficientnet; width then sets the decoder only)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,6 +42,9 @@ class UNetConfig:
                              f"got {self.activation!r}")
         if self.depth < 1 or self.width < 1:
             raise ValueError("depth and width must be positive")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, "
+                             f"got {self.encoder!r}")
 
 
 def _norm(kind: str, ch: int) -> nn.Module:
@@ -103,3 +109,13 @@ class UNet(nn.Module):
         for up, merge, skip in zip(self.up, self.merge, reversed(skips)):
             x = merge(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+
+def build_network(cfg: UNetConfig) -> nn.Module:
+    """The network of a config: :class:`UNet`, or an
+    :class:`cellseg.model.efficientnet.EfficientUNet` for ``encoder: efficientnet-lite0``."""
+    cfg.validate()
+    if cfg.encoder == "efficientnet-lite0":
+        from cellseg.model.efficientnet import EfficientUNet
+        return EfficientUNet(cfg)
+    return UNet(cfg)

@@ -93,7 +93,7 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
     from cellseg.training.targets import REPRESENTATIONS
     counts = {s: sum(1 for i in tr_idx if items.strata[i] == s) for s in sorted(set(items.strata))}
     outputs = REPRESENTATIONS[cfg.representation]
-    return TrainedModel.new(
+    model = TrainedModel.new(
         replace(cfg.network, in_channels=1, out_channels=len(outputs)),
         outputs=outputs, instances=InstanceParams(method=cfg.representation).to_dict(),
         object_diameter=typical_diameter([items.labels[i] for i in tr_idx]),
@@ -101,6 +101,10 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
         training={"config": cfg.to_dict(), "data": [str(p) for p in data],
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts, "val_ids": [items.ids[i] for i in val_idx]})
+    if cfg.network.encoder != "plain":  # start from ImageNet weights (read here only)
+        from cellseg.model.efficientnet import load_imagenet_weights
+        model.card["training"]["pretrained_encoder"] = load_imagenet_weights(model.net.encoder)
+    return model
 
 
 def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
