@@ -2,9 +2,12 @@
 
     python benchmarks/speed_models.py [--threads 2] [--repeat 3]
 
-The nuclei model on a 1024 x 1024 gray fluorescence mosaic and the H&E model on a 1000 x 1000
-MoNuSeg image (both at their native size, ``diameter=None``, so one pass each): ONNX Runtime
-(the CPU default), PyTorch float32, and PyTorch under ``torch.autocast("cpu", bfloat16)``.
+The nuclei model on a 1024 x 1024 gray fluorescence mosaic, the H&E model on a 1000 x 1000
+MoNuSeg image and the cells model on a 1024 x 1022 phase-contrast frame (Usiigaci set 41), each
+at its native size (``diameter=None``, one pass): ONNX Runtime (the CPU default), PyTorch
+float32, and PyTorch under ``torch.autocast("cpu", bfloat16)``; the cells frame also as
+`cellseg segment`/`track` run it by default (``diameter="auto"``: a measuring pass, and a
+second pass when the cells are far from the model's size).
 Also the training step of the U-Net (width 16, batch 8 of 192 x 192 crops) in float32 and
 bfloat16, which decided that the configs train in float32 on this CPU.
 """
@@ -46,6 +49,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--models", nargs="+", default=["nuclei", "he", "cells"])
+    ap.add_argument("--no-training", action="store_true", help="skip the training step")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
@@ -56,9 +61,11 @@ def main() -> None:
     gray = np.tile(tile, (4, 4))[:1024, :1024]
     he_image = read_image(sorted((ROOT.parent / "shared/data/he/monuseg_train/images")
                                  .glob("*.jpg"))[0])
+    phase = read_image(ROOT.parent / "shared/data/usiigaci/set41/raw.tif")
+    images = {"nuclei": gray, "he": he_image, "cells": phase}
     print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
-    for name, image in (("nuclei", gray), ("he", he_image)):
-        model = load_model(name)
+    for name in args.models:
+        image, model = images[name], load_model(name)
         label = f"{name} model + instance step, {image.shape[1]}x{image.shape[0]}"
         for backend in ("onnx", "torch"):
             s = best_of(lambda: model.segment(image, diameter=None, backend=backend), args.repeat)
@@ -66,6 +73,11 @@ def main() -> None:
         model._predictors["bf16"] = bf16_predictor(model)
         s = best_of(lambda: model.segment(image, diameter=None, backend="bf16"), args.repeat)
         print(f"{label}, {'torch bfloat16':<16} {s:6.2f} s")
+        if name == "cells":
+            s = best_of(lambda: model.segment(image, diameter="auto"), args.repeat)
+            print(f"{label}, {'default (auto)':<16} {s:6.2f} s")
+    if args.no_training:
+        return
     from cellseg.model.unet import UNet, UNetConfig
     net = UNet(UNetConfig(width=16, depth=4)).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), 1e-3)

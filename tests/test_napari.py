@@ -27,11 +27,12 @@ def sample(prefix: str) -> np.ndarray:
 
 
 def run(widget, qtbot):
-    """Press Segment and wait for the worker thread to finish."""
-    with qtbot.waitSignal(widget.run.native.clicked, timeout=5000):
-        widget.run.native.click()
-    with qtbot.waitSignal(widget.worker.finished, timeout=120_000):
-        pass
+    """Press Segment and wait until its worker has finished: the button is disabled when it
+    starts and enabled again by the worker's finished signal, delivered in this thread after
+    its result (so there is no race with a worker that finishes at once)."""
+    widget.run.native.click()
+    assert not widget.run.enabled
+    qtbot.waitUntil(lambda: widget.run.enabled, timeout=120_000)
 
 
 def test_widget_segments_a_sample_like_the_api(make_napari_viewer, qtbot):

@@ -23,9 +23,10 @@ def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: Insta
 
 
 def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams, dict]:
-    """Grid search of the instance step's thresholds and smoothing for ``base.method``, then
-    of the relative minimum object size, for the best mean DSB2018 score on the validation
-    images. Returns (best parameters, their scores)."""
+    """Grid search of the instance step's thresholds (foreground; centre-distance seeds or
+    object-rim seeds, by ``base.method``) and of the smoothing of the seeding map, then of the
+    relative minimum object size, for the best mean DSB2018 score on the validation images.
+    Returns (best parameters, their scores)."""
     def best_of(candidates, best=None, best_scores=None):
         for params in candidates:
             scores = score_probs(probs, truths, params)
@@ -33,12 +34,14 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
                 best, best_scores = params, scores
         return best, best_scores
 
-    seed_key = "boundary_threshold" if base.method == "boundary" else "seed_threshold"
+    seed_key, seeds = (("boundary_threshold", (0.1, 0.2, 0.3, 0.4, 0.5))
+                       if base.method == "boundary" else
+                       ("seed_threshold", (0.3, 0.4, 0.5, 0.6, 0.7)))
     best, scores = best_of(replace(base, prob_threshold=pt, smooth=smooth, **{seed_key: st},
                                    min_relative=0.0)
-                           for smooth in (0.0, 1.0, 2.0) for pt in (0.4, 0.5, 0.6)
-                           for st in (0.3, 0.4, 0.5, 0.6, 0.7))
-    return best_of((replace(best, min_relative=f) for f in (0.1, 0.2, 0.3)), best, scores)
+                           for smooth in (0.0, 1.0, 2.0, 3.0) for pt in (0.4, 0.5, 0.6)
+                           for st in seeds)
+    return best_of((replace(best, min_relative=f) for f in (0.1, 0.2, 0.3, 0.4)), best, scores)
 
 
 def methods_of(model) -> list[str]:
