@@ -14,11 +14,13 @@ from cellseg.jobs.segment_batch import run_segment
 from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
 
 # measured with the bundled models and their current thresholds (default --diameter auto):
-# samples DSB 0.307; fluorescence sample DSB 0.421, AP50 0.723; cells model on Usiigaci set18:
+# samples DSB 0.303; fluorescence sample DSB 0.407, AP50 0.609 (the 0.5.0 nuclei model; the
+# 0.4.0 one scored 0.421 / 0.723 on this one image but less on the 97 held-out validation
+# images: DSB 0.582 vs 0.591, AP50 0.622 vs 0.623); cells model on Usiigaci set18:
 # AP50 0.877
 SAMPLE_DSB_FLOOR = 0.26
 FLUO_DSB_FLOOR = 0.37
-FLUO_AP50_FLOOR = 0.65
+FLUO_AP50_FLOOR = 0.55
 CELLS_AP50_FLOOR = 0.75
 
 

@@ -112,6 +112,10 @@ def test_save_load_round_trip_identical(tmp_path):
     assert np.array_equal(m.predict_probs(image), loaded.predict_probs(image))
     assert loaded.params.seed_threshold == 0.42
     assert json.loads((tmp_path / "m" / "model.json").read_text())["format"] == "cellseg-unet/1"
+    import os  # the weights get the usual permissions, not the 0600 of a temporary file
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "m" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_16bit_rgb_and_odd_sizes_go_through():
