@@ -16,12 +16,12 @@ from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
 # measured with the bundled models and their current thresholds (default --diameter auto):
 # samples DSB 0.303; fluorescence sample DSB 0.407, AP50 0.609 (the 0.5.0 nuclei model; the
 # 0.4.0 one scored 0.421 / 0.723 on this one image but less on the 97 held-out validation
-# images: DSB 0.582 vs 0.591, AP50 0.622 vs 0.623); cells model on Usiigaci set18:
-# AP50 0.877
+# images: DSB 0.582 vs 0.591, AP50 0.622 vs 0.623); cells model (0.5.0) on Usiigaci set41, a
+# validation set it never trained on: AP50 0.780 (the 0.4.0 model: 0.542)
 SAMPLE_DSB_FLOOR = 0.26
 FLUO_DSB_FLOOR = 0.37
 FLUO_AP50_FLOOR = 0.55
-CELLS_AP50_FLOOR = 0.75
+CELLS_AP50_FLOOR = 0.70
 
 
 def test_models_are_bundled_small_and_documented():
@@ -65,7 +65,7 @@ def test_fluorescence_sample_floor():
 
 def test_cells_model_on_a_validation_set():
     from cellseg.io.datasets import read_usiigaci
-    item = read_usiigaci(shared("usiigaci", "set18"))[0]
+    item = read_usiigaci(shared("usiigaci", "set41"))[0]
     image, truth = item.load()
     s = evaluate(truth, load_model("cells").segment(image))
     assert s["ap50"] >= CELLS_AP50_FLOOR
