@@ -16,7 +16,8 @@ from cellseg.model.store import load_model
 from cellseg.segmenter import make_segmenter
 
 # measured on the fluorescence sample shown at 3x its size (nuclei ~65 px across instead of
-# ~22): DSB 0.23 without rescaling, 0.41 with diameter="auto"
+# ~22): DSB 0.23 without rescaling, 0.41 with diameter="auto" (0.4.0 model); the 0.5.0 model,
+# trained with a wider zoom and noise, does better unrescaled: 0.35 without, 0.43 with
 MAGNIFIED_DSB_FLOOR = 0.34
 
 
@@ -66,7 +67,7 @@ def test_auto_diameter_rescues_a_magnified_image():
     assert labels.shape == truth.shape and probs.shape == (2, *truth.shape)
     native = evaluate(truth, model.segment(image, diameter=None))["dsb_score"]
     auto = evaluate(truth, labels)["dsb_score"]
-    assert auto >= MAGNIFIED_DSB_FLOOR and auto > native + 0.1
+    assert auto >= MAGNIFIED_DSB_FLOOR and auto > native + 0.05
     # the measured diameter, given by hand, gives the same labels
     given = model.segment(image, diameter=model.measure_diameter(image))
     assert np.array_equal(given > 0, labels > 0)

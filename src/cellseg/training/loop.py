@@ -143,6 +143,7 @@ class Run:
     best_score: float = -1.0
     stale: int = 0
     t0: float = field(default_factory=time.time)
+    stop_requested: bool = False   # set by SIGTERM; the loop stops at the next step
 
     @property
     def val_model(self):
@@ -210,6 +211,8 @@ def train_epoch(run: Run, dataset, epoch: int, quiet: bool) -> float:
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet, unit="step",
                leave=False)
     for x, y in bar:
+        if run.stop_requested:
+            raise KeyboardInterrupt
         x, y = x.to(run.device), y.to(run.device)
         if not cuda:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -327,12 +330,18 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
 
 def run_epochs(run: Run, dataset, val_images, val_truths, quiet: bool) -> None:
     """Epochs from the run's start to the end or an early stop; Ctrl-C / SIGTERM leave a
-    checkpoint of the last finished epoch and re-raise KeyboardInterrupt."""
+    checkpoint of the last finished epoch and re-raise KeyboardInterrupt.
+
+    SIGTERM only sets a flag that the loop reads before each step and each epoch, so that no
+    library caught in the middle of a call (plotting, writing) can swallow the interruption.
+    """
     def on_term(signum, frame):
-        raise KeyboardInterrupt
+        run.stop_requested = True
     old = signal.signal(signal.SIGTERM, on_term)
     try:
         for epoch in range(run.start_epoch, run.cfg.epochs):
+            if run.stop_requested:
+                raise KeyboardInterrupt
             loss = train_epoch(run, dataset, epoch, quiet)
             if end_epoch(run, epoch, loss, validate(run, val_images, val_truths), quiet):
                 if not quiet:
