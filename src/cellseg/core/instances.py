@@ -62,9 +62,10 @@ def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
         dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
         seeds, _ = ndi.label((dist > p.seed_threshold) & mask)
         return seeds, -dist
-    if p.method != "boundary" or probs.shape[0] < 3:
-        raise ValueError(f"instance method {p.method!r} needs a model with object-rim output"
-                         if p.method == "boundary" else f"unknown instance method {p.method!r}")
+    if p.method != "boundary":
+        raise ValueError(f"unknown instance method {p.method!r}")
+    if probs.shape[0] < 3:
+        raise ValueError("instance method 'boundary' needs a model with object-rim output")
     rim = ndi.gaussian_filter(probs[2], p.smooth) if p.smooth > 0 else probs[2]
     seeds, _ = ndi.label((rim < p.boundary_threshold) & mask)
     if p.min_size > 1:

@@ -44,6 +44,12 @@ def _reader(path: Path):
                          "'cellseg-offline[formats]'") from exc
 
 
+def _czi_span(box: dict, axis: str) -> tuple[int, int]:
+    """(first index, count) of a CZI bounding-box axis (absent axes: (0, 1))."""
+    start, stop = box.get(axis, (0, 1))
+    return start, stop - start
+
+
 def _czi_layout(czi) -> VendorLayout:
     box = czi.total_bounding_box
     meta = czi.metadata["ImageDocument"]["Metadata"]
@@ -54,9 +60,8 @@ def _czi_layout(czi) -> VendorLayout:
     distances = meta.get("Scaling", {}).get("Items", {}).get("Distance", [])
     distances = [distances] if isinstance(distances, dict) else distances
     x = next((float(d["Value"]) for d in distances if d.get("@Id") == "X"), 0.0)
-    span = {k: box.get(k, (0, 1))[1] - box.get(k, (0, 1))[0] for k in "TZC"}
-    return VendorLayout(span["T"], span["Z"], names if len(names) == span["C"] else [],
-                        x * 1e6 if x > 0 else None)
+    (_, t), (_, z), (_, c) = (_czi_span(box, k) for k in "TZC")
+    return VendorLayout(t, z, names if len(names) == c else [], x * 1e6 if x > 0 else None)
 
 
 def _nd2_layout(f) -> VendorLayout:
@@ -79,18 +84,18 @@ def layout(path: str | Path) -> VendorLayout:
         return _nd2_layout(f)
 
 
-def _czi_plane(czi, t: int, z: int, channels: int) -> np.ndarray:
+def _czi_plane(czi, t: int, z: int) -> np.ndarray:
     box = czi.total_bounding_box
+    (t0, _), (z0, _), (c0, channels) = (_czi_span(box, k) for k in "TZC")
     planes = []
-    for c in range(box.get("C", (0, 1))[0], box.get("C", (0, 1))[0] + channels):
-        plane = czi.read(plane={"T": box.get("T", (0, 1))[0] + t, "Z": box.get("Z", (0, 1))[0] + z,
-                                "C": c})
+    for c in range(c0, c0 + channels):
+        plane = czi.read(plane={"T": t0 + t, "Z": z0 + z, "C": c})
         planes.append(plane[..., ::-1] if plane.shape[-1] == 3 else plane[..., 0])  # BGR->RGB
     return planes[0] if len(planes) == 1 else np.stack(planes, axis=-1)
 
 
 def _nd2_plane(f, t: int, z: int) -> np.ndarray:
-    data = f.to_dask() if hasattr(f, "to_dask") else f.asarray()
+    data = f.to_dask()  # lazy: only this plane is read
     axes = list(f.sizes)
     index = tuple(t if a == "T" else z if a == "Z" else slice(None) for a in axes)
     plane = np.asarray(data[index])
@@ -104,10 +109,8 @@ def read_plane(path: str | Path, frame: int) -> np.ndarray:
     reader = _reader(path)
     if path.suffix.lower() == ".czi":
         with reader.open_czi(str(path)) as czi:
-            shape = _czi_layout(czi)
-            t, z = _frame_index(path, frame, shape)
-            return _czi_plane(czi, t, z, czi.total_bounding_box.get("C", (0, 1))[1]
-                              - czi.total_bounding_box.get("C", (0, 1))[0])
+            t, z = _frame_index(path, frame, _czi_layout(czi))
+            return _czi_plane(czi, t, z)
     with reader.ND2File(path) as f:
         t, z = _frame_index(path, frame, _nd2_layout(f))
         return _nd2_plane(f, t, z)

@@ -36,9 +36,9 @@ def segment_layer_data(image: np.ndarray, model: str, folder: str | Path | None,
     options = {"method": "otsu"} if model == "otsu" else {
         "model": None if model == "automatic" else str(folder) if model == "model folder"
         else model}
-    segmenter = make_segmenter(diameter=diameter or "auto", **options)
-    result = segmenter(image[..., :3] if rgb else image)
-    return result.labels, measure(result.labels, image[..., :3] if rgb else image), result.model
+    image = image[..., :3] if rgb else image  # napari RGBA layers: drop alpha
+    result = make_segmenter(diameter=diameter or "auto", **options)(image)
+    return result.labels, measure(result.labels, image), result.model
 
 
 def segment_or_error(*args) -> tuple:
