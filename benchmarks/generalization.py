@@ -1,7 +1,7 @@
 """Generalization: models scored on images of a source they never saw, beside Otsu.
 
     python benchmarks/generalization.py --he-without-monuseg runs/he_no_monuseg \
-        --previous-nuclei runs/nuclei_v040
+        --he-without-monuseg runs/he_pretrained_no_monuseg --previous-nuclei runs/nuclei_v040
 
 Rows, per source, gray (fluorescence) first:
 
@@ -15,8 +15,8 @@ Rows, per source, gray (fluorescence) first:
   saw SIM+ or GOWT1 but did see the DSB2018 images) and the Otsu pipeline;
 - the gray nuclei model's own validation split (in-distribution);
 
-- MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E model trained
-  WITHOUT MoNuSeg (leave-one-source-out), the default (automatic model choice, whose H&E model
+- MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
+  WITHOUT MoNuSeg (leave-one-source-out: from scratch, and on the ImageNet-pretrained encoder), the default (automatic model choice, whose H&E model
   did see MoNuSeg: shown for reference only), the gray nuclei model and the Otsu pipeline;
 - the H&E model's own validation split (patients/experiments held out of its training), per
   source: in-distribution figures.
@@ -127,12 +127,19 @@ def validation_items(model_path: str) -> dict[str, list]:
     return out
 
 
+def network_name(model_path: str) -> str:
+    """"H&E U-Net" or "H&E EffNet-Lite0" (a U-Net on a pretrained encoder), from the card."""
+    encoder = load_model(model_path).card["architecture"].get("encoder", "plain")
+    return "H&E U-Net" if encoder == "plain" else "H&E EffNet-Lite0"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--he", default="he", help="the H&E model (bundled name or folder)")
-    ap.add_argument("--he-without-monuseg", default=None,
-                    help="an H&E model trained without MoNuSeg (configs/he.yaml, data "
-                         "without he/monuseg_train)")
+    ap.add_argument("--he-without-monuseg", action="append", default=[],
+                    help="an H&E model trained without MoNuSeg (configs/he.yaml or "
+                         "configs/he_pretrained.yaml, data without he/monuseg_train); repeat "
+                         "to compare several")
     ap.add_argument("--nuclei", default="nuclei", help="the gray nuclei model")
     ap.add_argument("--previous-nuclei", default=None,
                     help="a previous nuclei model to compare with (folder)")
@@ -150,9 +157,8 @@ def main() -> None:
                "otsu pipeline": lab(make_segmenter(method="otsu"))}
     monuseg = [it.load() for it in open_dataset(SHARED / "he" / "monuseg_train")]
     monuseg = monuseg[:args.max_images]
-    unseen = {}
-    if args.he_without_monuseg:
-        unseen["H&E model, MoNuSeg left out"] = lab(make_segmenter(model=args.he_without_monuseg))
+    unseen = {f"{network_name(path)}, MoNuSeg left out": lab(make_segmenter(model=path))
+              for path in args.he_without_monuseg}
     for name, fn in {**unseen, **methods}.items():
         print(row("MoNuSeg train (unseen)" if name in unseen else "MoNuSeg train", name,
                   *score(fn, monuseg)), flush=True)

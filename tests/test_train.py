@@ -99,6 +99,41 @@ def test_train_from_a_pretrained_encoder(dataset, tmp_path):
     assert load_model(tmp_path / "m").segment(np.zeros((64, 64), np.uint8)).shape == (64, 64)
 
 
+def test_fine_tune_starts_from_a_trained_model(dataset, tmp_path):
+    import torch
+
+    from cellseg.model.trained import TrainedModel
+    from cellseg.model.unet import UNetConfig
+    from cellseg.training.loop import start_from
+    first = tmp_path / "first"
+    assert cli("train", dataset, "-o", first, "--config", config(tmp_path, 1), "-q").returncode == 0
+    blank = TrainedModel.new(UNetConfig(width=4, depth=2))
+    recorded = start_from(blank, str(first))
+    trained = load_model(first)
+    assert all(torch.equal(a, b) for a, b in zip(blank.net.state_dict().values(),
+                                                 trained.net.state_dict().values()))
+    assert recorded["weights_sha256"] == trained.card["weights_sha256"]
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text() + f"init: {first}\n")
+    r = cli("train", dataset, "-o", tmp_path / "second", "--config", cfg, "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "second" / "model.json").read_text())
+    assert card["training"]["init"]["weights_sha256"] == trained.card["weights_sha256"]
+    wider = tmp_path / "wider.yaml"  # another network: a clear error naming the model
+    wider.write_text(cfg.read_text().replace("width: 4", "width: 8"))
+    r = cli("train", dataset, "-o", tmp_path / "third", "--config", wider, "-q")
+    assert r.returncode == 2 and f"{first}: cannot start from this model" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    # --init takes the network from the model, whatever the config says
+    r = cli("train", dataset, "-o", tmp_path / "third", "--config", config(tmp_path, 1),
+            "--width", "8", "--init", first, "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "third" / "model.json").read_text())
+    assert card["architecture"]["width"] == 4 and card["training"]["init"]["model"] == str(first)
+    r = cli("train", dataset, "-o", tmp_path / "fourth", "--init", tmp_path / "nowhere", "-q")
+    assert r.returncode == 2 and "nowhere" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_bad_loss_and_bad_config(dataset, tmp_path):
     r = cli("train", dataset, "-o", tmp_path / "m", "--loss", "hinge", "-q")
     assert r.returncode == 2 and "unknown loss 'hinge'" in r.stderr

@@ -192,6 +192,8 @@ def train(
     loss: Optional[str] = typer.Option(None, help="bce, weighted_bce, dice, bce_dice, jaccard, "
                                        "focal, tversky or combo."),
     val_fraction: Optional[float] = typer.Option(None),
+    init: Optional[str] = typer.Option(None, "--init", help="Fine-tune this model (bundled "
+                                       "name or folder): its network, outputs and input."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/checkpoint."),
     report: bool = typer.Option(False, "--report", help="Also write MODEL_DIR/report.html."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
@@ -207,6 +209,9 @@ def train(
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides,
                                      "network": {**cfg.network.to_dict(),
                                                  **({"width": width} if width else {})}})
+        if init:
+            from cellseg.model.store import load_model
+            cfg = cfg.starting_from(load_model(init))
         if loss:
             from cellseg.training.losses import get_loss
             get_loss(loss)

@@ -69,6 +69,8 @@ class TrainConfig:
     representation: str = "distance"  # what the network predicts for the instance step:
                                    # distance (foreground + centre distance) | boundary
                                    # (and each object's rim: for irregular, touching cells)
+    init: str = ""                 # start from this model's weights (bundled name or model
+                                   # folder; same network and outputs): fine-tuning
     ema: float = 0.0               # validate and save an exponential moving average of the
                                    # weights, this decay per step (e.g. 0.997; 0: off)
     num_workers: int = 0
@@ -111,3 +113,16 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """Plain dict (JSON/YAML-able) that :meth:`from_dict` reads back."""
         return dataclasses.asdict(self)
+
+    def starting_from(self, model) -> "TrainConfig":
+        """This config set to fine-tune ``model`` (a loaded :class:`TrainedModel`, recorded
+        as ``init`` by its source): its network, representation and input are taken."""
+        from cellseg.training.targets import REPRESENTATIONS
+        outputs = list(model.card["outputs"])
+        representation = next(r for r, o in REPRESENTATIONS.items() if list(o) == outputs)
+        spec = model.card.get("input", {})
+        return TrainConfig.from_dict({
+            **self.to_dict(), "init": str(model.source),
+            "network": UNetConfig.from_dict(model.card["architecture"]).to_dict(),
+            "representation": representation, "channels": spec.get("channels", self.channels),
+            "invert": spec.get("invert", self.invert)})

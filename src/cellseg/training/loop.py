@@ -101,10 +101,29 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
         training={"config": cfg.to_dict(), "data": [str(p) for p in data],
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts, "val_ids": [items.ids[i] for i in val_idx]})
-    if cfg.network.encoder != "plain":  # start from ImageNet weights (read here only)
+    if cfg.init:
+        model.card["training"]["init"] = start_from(model, cfg.init)
+    elif cfg.network.encoder != "plain":  # start from ImageNet weights (read here only)
         from cellseg.model.efficientnet import load_imagenet_weights
         model.card["training"]["pretrained_encoder"] = load_imagenet_weights(model.net.encoder)
     return model
+
+
+def start_from(model, name_or_path: str) -> dict:
+    """Copy the weights of the model ``name_or_path`` (bundled name or folder) into ``model``,
+    whose network and outputs must be the same; returns what the card records of it (name,
+    version, its own training time in seconds)."""
+    from cellseg.model.store import load_model
+    from cellseg.model.unet import UNetConfig
+    source = load_model(name_or_path)
+    for key, norm in (("architecture", UNetConfig.from_dict), ("outputs", list)):
+        if norm(source.card[key]) != norm(model.card[key]):
+            raise InputError(name_or_path, f"cannot start from this model: its {key} "
+                             f"{source.card[key]} differs from the config's {model.card[key]}")
+    model.net.load_state_dict(source.net.state_dict())
+    return {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
+            "weights_sha256": source.card.get("weights_sha256"),
+            "seconds": source.card.get("training", {}).get("seconds")}
 
 
 def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
