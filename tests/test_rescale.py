@@ -17,7 +17,8 @@ from cellseg.segmenter import make_segmenter
 
 # measured on the fluorescence sample shown at 3x its size (nuclei ~65 px across instead of
 # ~22): DSB 0.23 without rescaling, 0.41 with diameter="auto" (0.4.0 model); the 0.5.0 model,
-# trained with a wider zoom and noise, does better unrescaled: 0.35 without, 0.43 with
+# trained with a wider zoom and noise, does better unrescaled: 0.35 without, 0.43 with (0.6.0:
+# 0.34 / 0.42)
 MAGNIFIED_DSB_FLOOR = 0.34
 
 
