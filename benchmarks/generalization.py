@@ -1,7 +1,7 @@
 """Generalization: models scored on images of a source they never saw, beside Otsu.
 
     python benchmarks/generalization.py --he-without-monuseg runs/he_no_monuseg \
-        --he-without-monuseg runs/he_pretrained_no_monuseg --previous-nuclei runs/nuclei_v040
+        --he-without-monuseg runs/he_pretrained_no_monuseg --previous-nuclei runs/nuclei_v050
 
 Rows, per source, gray (fluorescence) first:
 
@@ -16,8 +16,9 @@ Rows, per source, gray (fluorescence) first:
 - the gray nuclei model's own validation split (in-distribution);
 
 - MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
-  WITHOUT MoNuSeg (leave-one-source-out: from scratch, and on the ImageNet-pretrained encoder), the default (automatic model choice, whose H&E model
-  did see MoNuSeg: shown for reference only), the gray nuclei model and the Otsu pipeline;
+  WITHOUT MoNuSeg (leave-one-source-out: from scratch, and on the ImageNet-pretrained
+  encoder), the default (automatic model choice, whose H&E model did see MoNuSeg: shown for
+  reference only), the gray nuclei model and the Otsu pipeline;
 - the H&E model's own validation split (patients/experiments held out of its training), per
   source: in-distribution figures.
 
