@@ -11,8 +11,9 @@ Rows, per source, gray (fluorescence) first:
   levels: signal-to-noise about 3 instead of 11, seeded) for a low-SNR stand-in; the CTC
   GOWT1 movie, which no model trains on (its ground truth outlines 2 nuclei per frame: read
   its SEG, the other columns count the unannotated nuclei as false positives);
-  each with the nuclei model, the previous nuclei model (``--previous-nuclei``, which never
-  saw SIM+ or GOWT1 but did see the DSB2018 images) and the Otsu pipeline;
+  each with the nuclei model, a previous nuclei model (``--previous-nuclei``: 0.5.0 left out
+  the same sources; 0.4.0 never saw SIM+ or GOWT1 but did train on the 512x640 images) and
+  the Otsu pipeline;
 - the gray nuclei model's own validation split (in-distribution);
 
 - MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
