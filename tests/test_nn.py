@@ -5,14 +5,14 @@ import pytest
 import torch
 from conftest import discs, shared
 
-from cellseg.core.instances import probs_to_labels
-from cellseg.core.tiling import sliding_window
+from cellseg.core.instances import InstanceParams, probs_to_labels
+from cellseg.core.tiling import sliding_window, tta_predictor
 from cellseg.errors import InputError
 from cellseg.model import TrainedModel, load_model, save_model
 from cellseg.model.unet import UNet, UNetConfig
-from cellseg.training.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects
+from cellseg.training.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects, stain_jitter
 from cellseg.training.data import CropDataset, group_split
-from cellseg.training.targets import centre_distance, make_targets, touching_borders
+from cellseg.training.targets import centre_distance, flow_field, make_targets, touching_borders
 
 
 def tiny_model(seed=0, **kw) -> TrainedModel:
@@ -81,6 +81,23 @@ def test_dimmed_objects_keep_part_of_their_contrast():
     assert torch.equal(crops[0][1], crops[1][1]) and not torch.equal(crops[0][0], crops[1][0])
 
 
+def test_stain_jitter_restains_tissue_colour_only():
+    """HED jitter: strength 0 gives the crop back; otherwise hematoxylin-purple nuclei stay
+    darker than the pink stroma and the white background stays near white."""
+    lab = discs((64, 64), centres=((20, 20), (44, 44)), radius=8)
+    purple, pink, white = (0.35, 0.15, 0.55), (0.9, 0.6, 0.75), (1.0, 1.0, 1.0)
+    img = np.where(lab[None] > 0, np.array(purple)[:, None, None],
+                   np.array(pink)[:, None, None]).astype(np.float32)
+    img[:, :, 60:] = np.array(white)[:, None, None]
+    assert np.allclose(stain_jitter(img, np.random.default_rng(0), 0.0), img, atol=1e-5)
+    changed = [stain_jitter(img, np.random.default_rng(s), 0.3) for s in range(5)]
+    for out in changed:
+        assert out.shape == img.shape and 0 <= out.min() and out.max() <= 1
+        assert out[:, lab > 0].mean() < out[:, 30, 5].mean()  # nuclei darker than stroma
+        assert out[:, :, 60:].min() > 0.85                   # background stays near white
+    assert max(np.abs(out - img)[:, lab > 0].mean() for out in changed) > 0.02
+
+
 def test_group_split_keeps_groups_together():
     ids = [str(i) for i in range(40)]
     groups = [f"g{i // 4}" for i in range(40)]
@@ -101,6 +118,46 @@ def test_tiled_prediction_equals_whole_image():
     assert whole.shape == tiled.shape == (2, 200, 328)
     assert np.abs(whole - tiled).max() < 0.02
     assert np.abs(whole - tiled).mean() < 2e-3
+
+
+def test_tta_turns_flow_vectors_back_with_the_image():
+    """A predictor whose vector outputs turn with its input (the image gradient) gives the
+    same flows with test-time augmentation as without: vectors are turned back too."""
+    def gradient_predictor(tiles):
+        gy, gx = np.gradient(tiles[:, 0], axis=(1, 2))
+        return np.stack([tiles[:, 0], tiles[:, 0], (gy + 1) / 2, (gx + 1) / 2], 1)
+    rng = np.random.default_rng(0)
+    tiles = ndi_smooth(rng.random((2, 1, 32, 32)).astype(np.float32))
+    plain = gradient_predictor(tiles)
+    assert np.abs(tta_predictor(gradient_predictor, vectors=(2, 3))(tiles) - plain).max() < 1e-5
+    assert np.abs(tta_predictor(gradient_predictor)(tiles) - plain)[:, 2:].max() > 0.01
+
+
+def ndi_smooth(x):
+    from scipy import ndimage as ndi
+    return ndi.gaussian_filter(x, (0, 0, 2, 2)).astype(np.float32)
+
+
+def test_flows_lead_every_pixel_of_a_bent_cell_to_one_sink():
+    """A spread cell (a body, a thin protrusion ending in a bulb) beside a round one: the
+    flow targets point along paths inside each cell, and following them gives back both cells
+    whole, where centre-distance seeds cut the bulb off the spread cell."""
+    yy, xx = np.mgrid[:96, :96]
+    lab = np.zeros((96, 96), np.int32)
+    lab[(np.hypot(yy - 48, xx - 24) < 14) | (np.hypot(yy - 48, xx - 72) < 9)
+        | ((np.abs(yy - 48) < 2) & (xx > 30) & (xx < 70))] = 1
+    lab[np.hypot(yy - 15, xx - 80) < 8] = 2
+    flows = flow_field(lab)
+    assert np.allclose(np.hypot(*flows)[lab > 0].mean(), 1, atol=0.02)
+    assert (flows[:, lab == 0] == 0).all()
+    targets = make_targets(lab, representation="flows")
+    assert targets.shape == (4, 96, 96) and 0 <= targets.min() and targets.max() <= 1
+    out = probs_to_labels(targets, InstanceParams(method="flows"))
+    assert out.max() == 2 and all(len(np.unique(out[lab == i])) == 1 for i in (1, 2))
+    pieces = probs_to_labels(targets, InstanceParams(method="distance"))
+    assert len(np.unique(pieces[lab == 1])) > 1
+    with pytest.raises(ValueError, match="needs a model with flow outputs"):
+        probs_to_labels(targets[:3], InstanceParams(method="flows"))
 
 
 def test_save_load_round_trip_identical(tmp_path):

@@ -81,9 +81,52 @@ def test_train_boundary_representation_keeps_the_better_instance_step(dataset, t
     model = load_model(out)
     assert model.predict_probs(np.zeros((64, 64), np.float32)).shape == (3, 64, 64)
     bad = tmp_path / "bad.yaml"
-    bad.write_text(config(tmp_path, 1).read_text() + "representation: flows\n")
+    bad.write_text(config(tmp_path, 1).read_text() + "representation: hovernet\n")
     r = cli("train", dataset, "-o", tmp_path / "m2", "--config", bad, "-q")
-    assert r.returncode == 2 and "representation must be one of distance, boundary" in r.stderr
+    assert r.returncode == 2 and "representation must be one of distance, boundary, flows" in r.stderr
+
+
+def test_train_flows_from_a_boundary_model(dataset, tmp_path):
+    """representation: flows, started from a trained boundary model (its layers copied, the
+    new flow outputs fresh): the card's validation compares the instance methods."""
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text() + "representation: boundary\n")
+    assert cli("train", dataset, "-o", tmp_path / "rims", "--config", cfg, "-q").returncode == 0
+    cfg.write_text(cfg.read_text().replace("boundary", "flows") + f"init: {tmp_path / 'rims'}\n")
+    r = cli("train", dataset, "-o", tmp_path / "flows", "--config", cfg, "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "flows" / "model.json").read_text())
+    assert card["outputs"] == ["foreground", "centre_distance", "flow_y", "flow_x"]
+    assert "-> ['foreground', 'centre_distance', 'flow_y', 'flow_x']" in card["training"]["init"]["new_outputs"]
+    assert set(card["validation_by_method"]) == {"distance", "flows"}
+    model = load_model(tmp_path / "flows")
+    image = iio.imread(dataset / "images" / "im0.png")
+    assert model.predict_probs(image, tta=True).shape == (4, 96, 96)
+    assert model.segment(image).shape == (96, 96)
+
+
+def test_train_on_colour_planes_reads_rgb_images(dataset, tmp_path):
+    """channels: rgb -> a 3-plane network that segments colour images (stain jitter on)."""
+    root = tmp_path / "colour"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    pink, purple = np.array([235, 170, 200]), np.array([90, 40, 140])
+    for f in sorted((dataset / "masks").iterdir()):
+        lab = iio.imread(f)
+        iio.imwrite(root / "images" / f.name, np.where(lab[..., None] > 0, purple, pink).astype(np.uint8))
+        iio.imwrite(root / "masks" / f.name, lab)
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text() + "channels: rgb\ninvert: false\naugment: {stain: 0.3}\n")
+    r = cli("train", root, "-o", tmp_path / "m", "--config", cfg, "-q")
+    assert r.returncode == 0, r.stderr
+    model = load_model(tmp_path / "m")
+    assert model.channel == "rgb" and model.net.cfg.in_channels == 3
+    image = iio.imread(root / "images" / "im0.png")
+    assert model.prepare(image).shape == (3, 96, 96)
+    assert model.segment(image).shape == (96, 96)
+    cfg.write_text(cfg.read_text().replace("channels: rgb", "channels: lab"))
+    r = cli("train", root, "-o", tmp_path / "m2", "--config", cfg, "-q")
+    assert r.returncode == 2 and "channels must be one of gray, hematoxylin, rgb" in r.stderr
 
 
 def test_train_from_a_pretrained_encoder(dataset, tmp_path):

@@ -6,6 +6,10 @@ Two ways to seed it (``InstanceParams.method``):
 - ``boundary``: seeds are the regions of the foreground off the predicted object rims, so a
   seed follows the object's shape (spread cells with protrusions stay whole, cells touching
   along a long edge are split by the rim between them). Needs a 3-output model.
+- ``flows``: every foreground pixel follows the predicted flow field (unit vectors towards its
+  object's centre along paths inside the object) for ``FLOW_STEPS`` steps; the places where at
+  least ``min_size`` pixels end up are the seeds, and each pixel joins the seed it reached.
+  One seed per cell, whatever its shape. Needs a flows model (4 outputs).
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ class InstanceParams:
     min_relative: float = 0.0     # objects smaller than this fraction of the image's median
                                   # object area are removed (fragments, at any magnification)
     method: str = "distance"      # seeds from the centre distance, or "boundary": from the
-                                  # foreground off the predicted object rims
+                                  # foreground off the predicted object rims, or "flows": the
+                                  # sinks of the predicted flows
     boundary_threshold: float = 0.5  # rim probability below which a pixel can seed (boundary)
 
     def to_dict(self) -> dict:
@@ -55,6 +60,36 @@ def remove_relatively_small(labels: np.ndarray, fraction: float) -> np.ndarray:
     return remove_small(labels, int(fraction * np.median(sizes)))
 
 
+FLOW_STEPS = 200  # steps of (at most) one pixel along the flows: the longest path to a centre
+
+
+def follow_flows(flows: np.ndarray, mask: np.ndarray, steps: int = FLOW_STEPS) -> np.ndarray:
+    """(2, N) int final (row, col) of the N ``mask`` pixels (row-major order) after ``steps``
+    Euler steps along ``flows`` ((2, H, W) vectors (y, x), read at the nearest pixel)."""
+    h, w = mask.shape
+    fy, fx = (np.ascontiguousarray(f, np.float32).ravel() for f in flows)
+    rows, cols = np.nonzero(mask)
+    y, x = rows.astype(np.float32), cols.astype(np.float32)
+    for _ in range(steps):
+        i = np.clip(np.rint(y), 0, h - 1).astype(np.intp) * w + np.clip(np.rint(x), 0, w - 1).astype(np.intp)
+        y += fy[i]
+        x += fx[i]
+    return np.stack([np.clip(np.rint(y), 0, h - 1), np.clip(np.rint(x), 0, w - 1)]).astype(np.intp)
+
+
+def flow_seeds(flows: np.ndarray, mask: np.ndarray, min_size: int) -> np.ndarray:
+    """(H, W) int32 seeds: each ``mask`` pixel labelled with the sink its flow reaches (a
+    connected place, counted in 5x5 windows, where at least ``min_size`` pixels end up), 0
+    for pixels that reach none."""
+    end = follow_flows(flows, mask)
+    count = np.zeros(mask.shape, np.float32)
+    np.add.at(count, (end[0], end[1]), 1)
+    sinks, _ = ndi.label(ndi.uniform_filter(count, 5) * 25 >= max(min_size, 2))
+    seeds = np.zeros(mask.shape, np.int32)
+    seeds[mask] = sinks[end[0], end[1]]
+    return seeds
+
+
 def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
                      p: InstanceParams) -> tuple[np.ndarray, np.ndarray]:
     """(seed labels, relief to flood) of (C, H, W) probabilities, by ``p.method``."""
@@ -62,6 +97,13 @@ def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
         dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
         seeds, _ = ndi.label((dist > p.seed_threshold) & mask)
         return seeds, -dist
+    if p.method == "flows":
+        if probs.shape[0] < 4:
+            raise ValueError("instance method 'flows' needs a model with flow outputs")
+        flows = 2 * probs[2:4] - 1
+        if p.smooth > 0:
+            flows = ndi.gaussian_filter(flows, (0, p.smooth, p.smooth))
+        return flow_seeds(flows, mask, p.min_size), -probs[1]
     if p.method != "boundary":
         raise ValueError(f"unknown instance method {p.method!r}")
     if probs.shape[0] < 3:
@@ -74,8 +116,8 @@ def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
 
 
 def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> np.ndarray:
-    """(C, H, W) probabilities (foreground, centre distance[, object rims]) -> (H, W) int32
-    labels.
+    """(C, H, W) probabilities (foreground, centre distance[, object rims | flows]) -> (H, W)
+    int32 labels.
 
     Seeds (see :func:`seeds_and_relief`) grow by watershed over the foreground mask
     (probability above ``prob_threshold``). Foreground regions without a seed become objects

@@ -1,4 +1,5 @@
-"""Normalization and channel handling: any image -> float32 (H, W) in about [0, 1].
+"""Normalization and channel handling: any image -> float32 (H, W) in about [0, 1]
+(or (3, H, W) for the ``"rgb"`` input of a colour model).
 
 Both the classical pipeline and the network see images prepared here, at training and at
 prediction time alike, with the settings stored in the model file.
@@ -88,12 +89,23 @@ def hematoxylin(image: np.ndarray) -> np.ndarray:
     return rgb2hed(np.clip(rgb, 0, 1))[..., 0].astype(np.float32)
 
 
-CHANNELS = {"gray": to_gray, "hematoxylin": hematoxylin}
+def rgb_planes(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3+) colour -> (3, H, W) float32 red, green, blue planes; gray input (2-D, or
+    one channel) is repeated in all three."""
+    x = np.asarray(image)
+    if x.ndim == 2 or x.shape[-1] < 3:
+        return np.repeat(to_gray(x)[None], 3, axis=0)
+    return np.moveaxis(x[..., :3], -1, 0).astype(np.float32)
+
+
+CHANNELS = {"gray": to_gray, "hematoxylin": hematoxylin, "rgb": rgb_planes}
+IN_CHANNELS = {"gray": 1, "hematoxylin": 1, "rgb": 3}  # network input planes per channel mode
 
 
 def to_channel(image: np.ndarray, channel: str = "gray") -> np.ndarray:
-    """The single (H, W) float32 channel a model reads: ``"gray"`` (luminance) or
-    ``"hematoxylin"`` (stain-deconvolved nuclear channel of RGB tissue)."""
+    """What a model reads of an image, as float32: ``"gray"`` (luminance, (H, W)),
+    ``"hematoxylin"`` (stain-deconvolved nuclear channel of RGB tissue, (H, W)) or ``"rgb"``
+    ((3, H, W) colour planes)."""
     try:
         return CHANNELS[channel](image)
     except KeyError:
@@ -135,7 +147,8 @@ def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
 def prepare(image: np.ndarray, *, invert: str | bool = "auto",
             percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
             norm: Normalization | None = None, channel: str = "gray") -> np.ndarray:
-    """The standard input of every segmenter: (H, W) float32, objects bright, ~[0, 1].
+    """The standard input of every segmenter: (H, W) float32, objects bright, ~[0, 1]
+    ((3, H, W) for ``channel="rgb"``: one intensity mapping for all three planes).
 
     Parameters
     ----------
@@ -143,7 +156,7 @@ def prepare(image: np.ndarray, *, invert: str | bool = "auto",
     invert : "auto" (invert when objects are dark on bright), True, or False.
     percentiles : low/high percentiles mapped to 0 and 1.
     norm : a fixed normalization (from :func:`fit_normalization`) instead of this image's own.
-    channel : "gray" or "hematoxylin" (see :func:`to_channel`).
+    channel : "gray", "hematoxylin" or "rgb" (see :func:`to_channel`).
     """
     gray = to_channel(image, channel)
     norm = norm or fit_normalization(gray, invert=invert, percentiles=percentiles)

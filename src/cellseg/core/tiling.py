@@ -76,15 +76,26 @@ def sliding_window(image: np.ndarray, predictor: Callable[[np.ndarray], np.ndarr
     return out[:, :h, :w]
 
 
-def tta_predictor(predictor: Callable[[np.ndarray], np.ndarray]) -> Callable:
-    """Wrap a predictor with test-time augmentation: mean over the 8 flips/90° rotations."""
+def tta_predictor(predictor: Callable[[np.ndarray], np.ndarray],
+                  vectors: tuple[int, int] | None = None) -> Callable:
+    """Wrap a predictor with test-time augmentation: mean over the 8 flips/90° rotations.
+
+    vectors : output channels (y, x) that hold a vector field as (v + 1) / 2 (flows): they
+        are turned back with the image, so that the mean is taken in the image's frame.
+    """
     def predict(tiles: np.ndarray) -> np.ndarray:
         acc = None
         for k in range(4):
             for flip in (False, True):
                 t = np.rot90(tiles, k, axes=(2, 3))
                 t = t[..., ::-1] if flip else t
-                p = np.asarray(predictor(np.ascontiguousarray(t)))
+                p = np.array(predictor(np.ascontiguousarray(t)), np.float32)
+                if vectors is not None:
+                    vy, vx = 2 * p[:, vectors[0]] - 1, 2 * p[:, vectors[1]] - 1
+                    vx = -vx if flip else vx
+                    for _ in range(k):  # undo one quarter turn: (y, x) -> (x, -y)
+                        vy, vx = vx, -vy
+                    p[:, vectors[0]], p[:, vectors[1]] = (vy + 1) / 2, (vx + 1) / 2
                 p = p[..., ::-1] if flip else p
                 p = np.rot90(p, -k, axes=(2, 3))
                 acc = p if acc is None else acc + p

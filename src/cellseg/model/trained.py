@@ -65,7 +65,7 @@ class TrainedModel:
     # -- input ----------------------------------------------------------------------------------
     @property
     def channel(self) -> str:
-        """The input channel this model reads: "gray" or "hematoxylin"."""
+        """The input this model reads: "gray", "hematoxylin" or "rgb"."""
         return self.card.get("input", {}).get("channels", "gray")
 
     @property
@@ -81,8 +81,9 @@ class TrainedModel:
                                  channel=self.channel)
 
     def prepare(self, image: np.ndarray, norm: Normalization | None = None) -> np.ndarray:
-        """Image (H, W[, C]) -> network input (1, H, W) float32, as at training time."""
-        return prepare(image, norm=norm or self.normalization(image), channel=self.channel)[None]
+        """Image (H, W[, C]) -> network input (C_in, H, W) float32, as at training time."""
+        x = prepare(image, norm=norm or self.normalization(image), channel=self.channel)
+        return x[None] if x.ndim == 2 else x
 
     # -- prediction -----------------------------------------------------------------------------
     def tile_predictor(self, backend: str = "auto") -> Callable[[np.ndarray], np.ndarray]:
@@ -135,7 +136,10 @@ class TrainedModel:
             self._predictors[backend] = self.tile_predictor(backend)
         predictor = self._predictors[backend]
         if tta:
-            predictor = tta_predictor(predictor)
+            outputs = list(self.card.get("outputs", []))
+            vectors = ((outputs.index("flow_y"), outputs.index("flow_x"))
+                       if "flow_y" in outputs else None)
+            predictor = tta_predictor(predictor, vectors)
         x = self.prepare(image, norm)
         if factor != 1.0:
             x = resize(x, scaled_shape(x.shape[1:], factor))

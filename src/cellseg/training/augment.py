@@ -33,6 +33,8 @@ class AugmentConfig:
     distractor_p: float = 0.15   # probability of drawing thin random lines / rectangle outlines
     dim_p: float = 0.0           # probability of dimming some objects of a crop (to 10-60 %
                                  # of their contrast), so dim nuclei next to bright ones count
+    stain: float = 0.0           # colour (3-plane) crops: each stain's amount scaled by
+                                 # 1 +- stain and shifted by +- stain x its mean (HED jitter)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +116,21 @@ def dim_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -
     weight = ndi.gaussian_filter(keep[labels], 1.0)
     background = np.median(img[..., labels == 0])
     return (background + (img - background) * weight).astype(np.float32)
+
+
+def stain_jitter(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Copy of a prepared (3, H, W) RGB crop (about 0..1) restained as another lab might: the
+    hematoxylin, eosin and DAB optical densities of a colour deconvolution (the stain vectors
+    of ``skimage.color.rgb2hed``) are each scaled by U(1 - strength, 1 + strength) and shifted
+    by U(-strength, strength) times the stain's mean in the crop (HED jitter of Tellez et al.,
+    2018). Unclipped, so strength 0 returns the crop (clipped to 1e-3..1)."""
+    from skimage.color import hed_from_rgb, rgb_from_hed
+    density = -np.log(np.clip(np.moveaxis(img, 0, -1), 1e-3, 1.0))  # (H, W, 3)
+    stains = density @ hed_from_rgb
+    alpha = rng.uniform(1 - strength, 1 + strength, 3)
+    beta = rng.uniform(-strength, strength, 3) * stains.reshape(-1, 3).mean(0)
+    rgb = np.exp(-((stains * alpha + beta) @ rgb_from_hed))
+    return np.moveaxis(rgb, -1, 0).clip(0, 1).astype(np.float32)
 
 
 def intensity(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

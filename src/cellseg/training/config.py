@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cellseg.core.preprocess import IN_CHANNELS
 from cellseg.errors import InputError
 from cellseg.model.unet import UNetConfig
 from cellseg.training.augment import AugmentConfig
@@ -77,6 +78,7 @@ class TrainConfig:
     seed: int = 0
     invert: str | bool = "auto"    # objects dark on bright: invert (auto | true | false)
     channels: str = "gray"         # network input: gray | hematoxylin (stain-deconvolved RGB)
+                                   # | rgb (3 colour planes)
     types: list = field(default_factory=list)  # keep only these image types (fluorescence,
                                    # brightfield, histology); empty: all
     bf16: bool = False             # bfloat16 autocast on CPU (slower than float32 on some CPUs:
@@ -92,6 +94,9 @@ class TrainConfig:
         cfg = strict(cls, d, "training")
         cfg.network, cfg.augment = network, augment
         network.validate()
+        if cfg.channels not in IN_CHANNELS:
+            raise ValueError(f"channels must be one of {', '.join(IN_CHANNELS)}, "
+                             f"got {cfg.channels!r}")
         if cfg.representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, "
                              f"got {cfg.representation!r}")

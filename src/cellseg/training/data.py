@@ -21,16 +21,19 @@ from cellseg.training.augment import (
     dim_objects,
     intensity,
     random_affine,
+    stain_jitter,
 )
 from cellseg.training.targets import make_targets
 
 
 class CropDataset(Dataset):
-    """``samples_per_epoch`` random crops; item i -> (image (1, P, P), targets (C, P, P)) tensors
+    """``samples_per_epoch`` random crops; item i -> (image (C_in, P, P), targets (C, P, P))
+    tensors
     (see :func:`cellseg.training.targets.make_targets` for the channels of ``representation``
     and ``separation``).
 
-    images : list of (H, W) float32 prepared images; labels : matching (H, W) int label images.
+    images : list of (H, W) or (C_in, H, W) float32 prepared images; labels : matching (H, W)
+        int label images.
     weights : relative probability of drawing each image (default: all equal).
     """
 
@@ -75,6 +78,8 @@ class CropDataset(Dataset):
         aug = self.augment
         matrix = random_affine(rng, aug) if aug is not NO_AUGMENT else None
         img, lab = crop(image, labels, centre, self.patch_size, matrix)
+        if aug.stain > 0 and img.ndim == 3 and img.shape[0] == 3:
+            img = stain_jitter(img, rng, aug.stain)
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng)
         img = intensity(img, rng, aug)

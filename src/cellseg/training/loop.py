@@ -89,12 +89,13 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
     from dataclasses import replace
 
     from cellseg.core.instances import InstanceParams
+    from cellseg.core.preprocess import IN_CHANNELS
     from cellseg.model.trained import TrainedModel
     from cellseg.training.targets import REPRESENTATIONS
     counts = {s: sum(1 for i in tr_idx if items.strata[i] == s) for s in sorted(set(items.strata))}
     outputs = REPRESENTATIONS[cfg.representation]
     model = TrainedModel.new(
-        replace(cfg.network, in_channels=1, out_channels=len(outputs)),
+        replace(cfg.network, in_channels=IN_CHANNELS[cfg.channels], out_channels=len(outputs)),
         outputs=outputs, instances=InstanceParams(method=cfg.representation).to_dict(),
         object_diameter=typical_diameter([items.labels[i] for i in tr_idx]),
         input={"channels": cfg.channels, "invert": cfg.invert, "percentiles": [1.0, 99.8]},
@@ -111,19 +112,38 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
 
 def start_from(model, name_or_path: str) -> dict:
     """Copy the weights of the model ``name_or_path`` (bundled name or folder) into ``model``,
-    whose network and outputs must be the same; returns what the card records of it (name,
-    version, its own training time in seconds)."""
+    whose network must be the same. When the outputs differ (e.g. a flows model started from
+    a boundary model), every layer is copied but the output layer, of which only the rows of
+    the outputs both models have (by name) are copied. Returns what the card records of it (name, version, its own training
+    time in seconds, and ``new_outputs`` when the output layer was not copied)."""
+    from dataclasses import replace
+
     from cellseg.model.store import load_model
     from cellseg.model.unet import UNetConfig
     source = load_model(name_or_path)
-    for key, norm in (("architecture", UNetConfig.from_dict), ("outputs", list)):
-        if norm(source.card[key]) != norm(model.card[key]):
-            raise InputError(name_or_path, f"cannot start from this model: its {key} "
-                             f"{source.card[key]} differs from the config's {model.card[key]}")
-    model.net.load_state_dict(source.net.state_dict())
-    return {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
-            "weights_sha256": source.card.get("weights_sha256"),
-            "seconds": source.card.get("training", {}).get("seconds")}
+    network = lambda card: replace(UNetConfig.from_dict(card["architecture"]), out_channels=0)  # noqa: E731
+    if network(source.card) != network(model.card):
+        raise InputError(name_or_path, "cannot start from this model: its architecture "
+                         f"{source.card['architecture']} differs from the config's "
+                         f"{model.card['architecture']}")
+    weights = source.net.state_dict()
+    same_outputs = list(source.card["outputs"]) == list(model.card["outputs"])
+    if not same_outputs:
+        weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
+    model.net.load_state_dict(weights, strict=same_outputs)
+    if not same_outputs:  # the output layer's rows of the outputs both models have
+        import torch
+        old, new = list(source.card["outputs"]), list(model.card["outputs"])
+        with torch.no_grad():
+            for name in set(old) & set(new):
+                for key in ("head.weight", "head.bias"):
+                    model.net.state_dict()[key][new.index(name)] = source.net.state_dict()[key][old.index(name)]
+    recorded = {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
+                "weights_sha256": source.card.get("weights_sha256"),
+                "seconds": source.card.get("training", {}).get("seconds")}
+    if not same_outputs:
+        recorded["new_outputs"] = f"{source.card['outputs']} -> {model.card['outputs']}"
+    return recorded
 
 
 def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):

@@ -88,17 +88,21 @@ def get_loss(name: str) -> Callable:
 
 
 def segmentation_loss(logits, target, foreground_loss: Callable):
-    """Loss of the network's outputs (N, C, H, W), C = 2 (foreground, centre distance) or 3
-    (and object rims): the chosen loss on the foreground and on the rims, BCE on the centre
-    distance.
+    """Loss of the network's outputs (N, C, H, W): C = 2 (foreground, centre distance), 3
+    (and object rims) or 4 (and flows y, x): the chosen loss on the foreground and on the
+    rims, BCE on the centre distance, and for flows 5 x the mean squared error of the vectors
+    (2 sigmoid - 1 against 2 target - 1; Cellpose weighs its flow loss the same way).
 
     A target channel beyond the C outputs, when present, weighs each pixel's centre-distance
     BCE (see ``cellseg.training.targets.separation_weight``), normalised by the weights.
     """
     n = logits.shape[1]
     loss = foreground_loss(logits[:, :1], target[:, :1])
-    if n > 2:
+    if n == 3:
         loss = loss + foreground_loss(logits[:, 2:3], target[:, 2:3])
+    elif n == 4:
+        vectors = 2 * torch.sigmoid(logits[:, 2:4]) - 1
+        loss = loss + 5 * F.mse_loss(vectors, 2 * target[:, 2:4] - 1)
     if target.shape[1] == n:
         return loss + bce(logits[:, 1:2], target[:, 1:2])
     w = target[:, n:n + 1]

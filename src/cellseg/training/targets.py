@@ -5,7 +5,11 @@ Channel 0 is the foreground; channel 1 is each object's distance to its own bord
 at the line where they meet), which is what lets the instance step split them. The
 ``boundary`` representation adds channel 2: each object's inner rim (pixels within a few
 pixels of anything that is not the same object), whose complement splits an image into one
-interior region per object that follows the object's shape, however irregular.
+interior region per object that follows the object's shape, however irregular. The ``flows``
+representation adds channels 2-3 instead: at each object pixel, the unit vector (y, x) of the
+shortest path inside the object to the object's centre, stored as (v + 1) / 2 so that all
+outputs are probabilities; following it brings every pixel of one object, however spread or
+bent, to one sink (as Cellpose's flows do, with a geodesic distance instead of diffusion).
 """
 from __future__ import annotations
 
@@ -57,7 +61,8 @@ def separation_weight(labels: np.ndarray, weight: float = 5.0, sigma: float = 3.
 BOUNDARY_WIDTH = 2  # pixels of an object's rim that are "boundary"
 
 REPRESENTATIONS = {"distance": ["foreground", "centre_distance"],
-                   "boundary": ["foreground", "centre_distance", "boundary"]}
+                   "boundary": ["foreground", "centre_distance", "boundary"],
+                   "flows": ["foreground", "centre_distance", "flow_y", "flow_x"]}
 
 
 def object_rims(labels: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
@@ -70,15 +75,58 @@ def object_rims(labels: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
     return ((labels > 0) & ((hi != labels) | (lo != labels))).astype(np.float32)
 
 
+def object_centre(inside: np.ndarray) -> tuple[int, int]:
+    """(row, col) of a (h, w) bool object mask's centre: of the pixels at least half the
+    object's largest distance from its edge, the one nearest the median of its pixels, so the
+    centre lies well inside even a bent or hollow object."""
+    edt = ndi.distance_transform_edt(np.pad(inside, 1))[1:-1, 1:-1]
+    rows, cols = np.nonzero(edt >= 0.5 * edt.max())
+    all_rows, all_cols = np.nonzero(inside)
+    d2 = (rows - np.median(all_rows)) ** 2 + (cols - np.median(all_cols)) ** 2
+    i = int(np.argmin(d2))
+    return int(rows[i]), int(cols[i])
+
+
+def flow_field(labels: np.ndarray) -> np.ndarray:
+    """(2, H, W) float32 unit vectors (y, x): at each object pixel, the direction in which
+    the geodesic distance (path length inside the object) to the object's centre
+    (:func:`object_centre`) falls fastest; 0 on the background and at the centres. An object
+    in several pieces gets a centre per piece."""
+    from skimage.graph import MCP_Geometric
+    labels = np.asarray(labels)
+    out = np.zeros((2,) + labels.shape, np.float32)
+    for i, box in enumerate(ndi.find_objects(labels), start=1):
+        if box is None:
+            continue
+        box = tuple(slice(max(b.start - 1, 0), b.stop + 1) for b in box)
+        pieces, n = ndi.label(labels[box] == i)
+        for k in range(1, n + 1):
+            inside = pieces == k
+            if inside.sum() < 2:
+                continue
+            mcp = MCP_Geometric(np.where(inside, 1.0, np.inf), fully_connected=True)
+            dist, _ = mcp.find_costs([object_centre(inside)])
+            dist = np.where(inside, dist, dist[inside].max() + 1.0)  # edges: flow points in
+            gy, gx = np.gradient(dist)
+            norm = np.hypot(gy, gx)
+            norm[norm == 0] = 1.0
+            for c, g in enumerate((gy, gx)):
+                out[c][box][inside] = -(g / norm)[inside]
+    return out
+
+
 def make_targets(labels: np.ndarray, separation: float = 0.0,
                  representation: str = "distance") -> np.ndarray:
     """(C, H, W) float32 targets: the channels of ``REPRESENTATIONS[representation]``
-    (foreground, centre distance[, object rims]); with ``separation`` > 0 one more channel
+    (foreground, centre distance[, object rims | flows y, x as (v + 1) / 2]); with
+    ``separation`` > 0 one more channel
     holds :func:`separation_weight` for the centre-distance loss."""
     labels = np.asarray(labels)
     channels = [(labels > 0).astype(np.float32), centre_distance(labels)]
     if representation == "boundary":
         channels.append(object_rims(labels))
+    elif representation == "flows":
+        channels.extend((flow_field(labels) + 1) / 2)
     if separation > 0:
         channels.append(separation_weight(labels, separation))
     return np.stack(channels)

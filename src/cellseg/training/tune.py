@@ -24,7 +24,8 @@ def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: Insta
 
 def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams, dict]:
     """Grid search of the instance step's thresholds (foreground; centre-distance seeds or
-    object-rim seeds, by ``base.method``) and of the smoothing of the seeding map, then of the
+    object-rim seeds, or the pixels a flow sink must collect, by ``base.method``) and of
+    the smoothing of the seeding map (or of the flows), then of the
     relative minimum object size, for the best mean DSB2018 score on the validation images.
     Returns (best parameters, their scores)."""
     def best_of(candidates, best=None, best_scores=None):
@@ -34,9 +35,9 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
                 best, best_scores = params, scores
         return best, best_scores
 
-    seed_key, seeds = (("boundary_threshold", (0.1, 0.2, 0.3, 0.4, 0.5))
-                       if base.method == "boundary" else
-                       ("seed_threshold", (0.3, 0.4, 0.5, 0.6, 0.7)))
+    seed_key, seeds = {"boundary": ("boundary_threshold", (0.1, 0.2, 0.3, 0.4, 0.5)),
+                       "flows": ("min_size", (10, 30, 60)),  # pixels a sink must collect
+                       }.get(base.method, ("seed_threshold", (0.3, 0.4, 0.5, 0.6, 0.7)))
     best, scores = best_of(replace(base, prob_threshold=pt, smooth=smooth, **{seed_key: st},
                                    min_relative=0.0)
                            for smooth in (0.0, 1.0, 2.0, 3.0) for pt in (0.4, 0.5, 0.6)
@@ -45,8 +46,11 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
 
 
 def methods_of(model) -> list[str]:
-    """The instance methods a model's outputs allow (``boundary`` needs the object rims)."""
-    return ["distance", "boundary"] if "boundary" in model.card.get("outputs", []) else ["distance"]
+    """The instance methods a model's outputs allow (``boundary`` needs the object rims,
+    ``flows`` the flows; ``distance`` works with all)."""
+    outputs = model.card.get("outputs", [])
+    return ["distance"] + [m for m, out in (("boundary", "boundary"), ("flows", "flow_y"))
+                           if out in outputs]
 
 
 def finish(model, probs, truths) -> dict:
