@@ -1,7 +1,8 @@
 """Generalization: models scored on images of a source they never saw, beside Otsu.
 
-    python benchmarks/generalization.py --he-without-monuseg runs/he_no_monuseg \
-        --he-without-monuseg runs/he_pretrained_no_monuseg --previous-nuclei runs/nuclei_v050
+    python benchmarks/generalization.py --only he --he-without-monuseg runs/he_no_monuseg \
+        --he-without-monuseg runs/he_pretrained_no_monuseg \
+        --he-without-monuseg runs/he_rgb_no_monuseg --he-without-monuseg runs/he_boundary_no_monuseg
 
 Rows, per source, gray (fluorescence) first:
 
@@ -17,9 +18,12 @@ Rows, per source, gray (fluorescence) first:
 - the gray nuclei model's own validation split (in-distribution);
 
 - MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
-  WITHOUT MoNuSeg (leave-one-source-out: from scratch, and on the ImageNet-pretrained
-  encoder), the default (automatic model choice, whose H&E model did see MoNuSeg: shown for
-  reference only), the gray nuclei model and the Otsu pipeline;
+  WITHOUT MoNuSeg (leave-one-source-out: from scratch on the hematoxylin channel, on RGB, with
+  rim seeds, and on the ImageNet-pretrained encoder), the default (automatic model choice,
+  whose H&E model did see MoNuSeg: shown for reference only), the gray nuclei model and the
+  Otsu pipeline;
+- with ``--he-without-dsb-histology``: the 107 DSB2018 colour histology images (one
+  experiment group of DSB2018) with H&E models trained without them, and the same methods;
 - the H&E model's own validation split (patients/experiments held out of its training), per
   source: in-distribution figures.
 
@@ -130,18 +134,26 @@ def validation_items(model_path: str) -> dict[str, list]:
 
 
 def network_name(model_path: str) -> str:
-    """"H&E U-Net" or "H&E EffNet-Lite0" (a U-Net on a pretrained encoder), from the card."""
-    encoder = load_model(model_path).card["architecture"].get("encoder", "plain")
-    return "H&E U-Net" if encoder == "plain" else "H&E EffNet-Lite0"
+    """"H&E U-Net, hematoxylin" (network, input[, rims|flows]) from a model's card: a plain
+    U-Net or one on the ImageNet-pretrained EfficientNet-Lite0 encoder, its input channel and
+    its instance step when that is not the centre distance."""
+    card = load_model(model_path).card
+    encoder = card["architecture"].get("encoder", "plain")
+    parts = ["H&E U-Net" if encoder == "plain" else "H&E EffNet-Lite0",
+             card.get("input", {}).get("channels", "gray")]
+    step = card.get("instances", {}).get("method", "distance")
+    return ", ".join(parts + ([{"boundary": "rims"}.get(step, step)] if step != "distance" else []))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--he", default="he", help="the H&E model (bundled name or folder)")
     ap.add_argument("--he-without-monuseg", action="append", default=[],
-                    help="an H&E model trained without MoNuSeg (configs/he.yaml or "
-                         "configs/he_pretrained.yaml, data without he/monuseg_train); repeat "
-                         "to compare several")
+                    help="an H&E model trained without MoNuSeg (configs/he*.yaml with the "
+                         "data but he/monuseg_train); repeat to compare several")
+    ap.add_argument("--he-without-dsb-histology", action="append", default=[],
+                    help="an H&E model trained without DSB2018 (its 107 colour histology "
+                         "images: data he/* only); repeat to compare several")
     ap.add_argument("--nuclei", default="nuclei", help="the gray nuclei model")
     ap.add_argument("--previous-nuclei", default=None,
                     help="a previous nuclei model to compare with (folder)")
@@ -158,12 +170,16 @@ def main() -> None:
                "gray nuclei model": lab(make_segmenter(model="nuclei")),
                "otsu pipeline": lab(make_segmenter(method="otsu"))}
     monuseg = [it.load() for it in open_dataset(SHARED / "he" / "monuseg_train")]
-    monuseg = monuseg[:args.max_images]
-    unseen = {f"{network_name(path)}, MoNuSeg left out": lab(make_segmenter(model=path))
-              for path in args.he_without_monuseg}
-    for name, fn in {**unseen, **methods}.items():
-        print(row("MoNuSeg train (unseen)" if name in unseen else "MoNuSeg train", name,
-                  *score(fn, monuseg)), flush=True)
+    dsb_histology = [(im, truth) for im, truth in (it.load() for it in open_dataset(
+        SHARED / "dsb2018" / "stage1_train")) if dsb_image_type(im) == "histology"]
+    for source, items, without in (("MoNuSeg train", monuseg, args.he_without_monuseg),
+                                   ("DSB histology", dsb_histology, args.he_without_dsb_histology)):
+        if source == "DSB histology" and not without:
+            continue  # no model left it out: its images are in the H&E validation rows
+        unseen = {network_name(path): lab(make_segmenter(model=path)) for path in without}
+        for name, fn in {**unseen, **methods}.items():
+            print(row(f"{source} (left out)" if name in unseen else source, name,
+                      *score(fn, items[:args.max_images])), flush=True)
     he = lab(make_segmenter(model=args.he))
     for source, items in validation_items(args.he).items():
         for name, fn in {"H&E model": he, **methods}.items():

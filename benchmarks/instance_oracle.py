@@ -1,5 +1,5 @@
 """The instance steps on perfect maps: each validation image's training targets (foreground,
-centre distance, object rims) fed to the instance step, scored against its own labels. What
+centre distance, object rims, flows) fed to the instance step, scored against its own labels. What
 each seeding can reach at best, whatever the network.
 
     python benchmarks/instance_oracle.py [--data ../shared/data/usiigaci --ids set41 ...]
@@ -26,8 +26,9 @@ def main() -> None:
     print(f"perfect maps of {len(items)} images of {Path(args.data).name}")
     print(f"{'seeds':<16}{'DSB':>7}{'AP50':>7}{'pred/true':>10}")
     truths = [it.load()[1] for it in items]
-    for method in ("distance", "boundary"):
-        per_image = [image_scores(t, probs_to_labels(make_targets(t, representation="boundary"),
+    for method in ("distance", "boundary", "flows"):
+        representation = "flows" if method == "flows" else "boundary"
+        per_image = [image_scores(t, probs_to_labels(make_targets(t, representation=representation),
                                                      InstanceParams(method=method)))
                      for t in truths]
         s = summarize(per_image)
