@@ -114,9 +114,11 @@ def start_from(model, name_or_path: str) -> dict:
     """Copy the weights of the model ``name_or_path`` (bundled name or folder) into ``model``,
     whose network must be the same. When the outputs differ (e.g. a flows model started from
     a boundary model), every layer is copied but the output layer, of which only the rows of
-    the outputs both models have (by name) are copied. Returns what the card records of it (name, version, its own training
-    time in seconds, and ``new_outputs`` when the output layer was not copied)."""
+    the outputs both models have (by name) are. Returns what the card records of it (name,
+    version, its own training time in seconds, and ``new_outputs`` when outputs differ)."""
     from dataclasses import replace
+
+    import torch
 
     from cellseg.model.store import load_model
     from cellseg.model.unet import UNetConfig
@@ -126,24 +128,22 @@ def start_from(model, name_or_path: str) -> dict:
         raise InputError(name_or_path, "cannot start from this model: its architecture "
                          f"{source.card['architecture']} differs from the config's "
                          f"{model.card['architecture']}")
+    old, new = list(source.card["outputs"]), list(model.card["outputs"])
     weights = source.net.state_dict()
-    same_outputs = list(source.card["outputs"]) == list(model.card["outputs"])
-    if not same_outputs:
-        weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
-    model.net.load_state_dict(weights, strict=same_outputs)
-    if not same_outputs:  # the output layer's rows of the outputs both models have
-        import torch
-        old, new = list(source.card["outputs"]), list(model.card["outputs"])
-        with torch.no_grad():
-            for name in set(old) & set(new):
-                for key in ("head.weight", "head.bias"):
-                    model.net.state_dict()[key][new.index(name)] = source.net.state_dict()[key][old.index(name)]
     recorded = {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
                 "weights_sha256": source.card.get("weights_sha256"),
                 "seconds": source.card.get("training", {}).get("seconds")}
-    if not same_outputs:
-        recorded["new_outputs"] = f"{source.card['outputs']} -> {model.card['outputs']}"
-    return recorded
+    if old == new:
+        model.net.load_state_dict(weights)
+        return recorded
+    model.net.load_state_dict({k: v for k, v in weights.items() if not k.startswith("head.")},
+                              strict=False)
+    head = model.net.state_dict()
+    with torch.no_grad():
+        for name in set(old) & set(new):
+            for key in ("head.weight", "head.bias"):
+                head[key][new.index(name)] = weights[key][old.index(name)]
+    return {**recorded, "new_outputs": f"{old} -> {new}"}
 
 
 def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
