@@ -133,16 +133,34 @@ def validation_items(model_path: str) -> dict[str, list]:
     return out
 
 
-def network_name(model_path: str) -> str:
-    """"H&E U-Net, hematoxylin" (network, input[, rims|flows]) from a model's card: a plain
-    U-Net or one on the ImageNet-pretrained EfficientNet-Lite0 encoder, its input channel and
-    its instance step when that is not the centre distance."""
-    card = load_model(model_path).card
-    encoder = card["architecture"].get("encoder", "plain")
-    parts = ["H&E U-Net" if encoder == "plain" else "H&E EffNet-Lite0",
-             card.get("input", {}).get("channels", "gray")]
-    step = card.get("instances", {}).get("method", "distance")
-    return ", ".join(parts + ([{"boundary": "rims"}.get(step, step)] if step != "distance" else []))
+SEEDS = {"distance": "centre", "boundary": "rims", "flows": "flows"}  # seeds of each step
+
+
+def left_out_methods(model_path: str) -> dict:
+    """{row name: image -> labels} of an H&E model trained without a source: named by its
+    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; "+rims" when it
+    also predicts object rims) and input channel, one row per instance step it was tuned for
+    (its card's ``instances_by_method``: seeds from the centre distance or from the rims),
+    each with that step's tuned thresholds."""
+    import copy
+
+    from cellseg.core.instances import InstanceParams
+    model = load_model(model_path)
+    card = model.card
+    net = "U-Net" if card["architecture"].get("encoder", "plain") == "plain" else "EffNet-Lite0"
+    net += "+rims" if "boundary" in card["outputs"] else ""
+    name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"
+
+    def segment_with(params: dict | None):
+        m = model
+        if params is not None:
+            m = copy.copy(model)
+            m.params = InstanceParams.from_dict(params)
+        return lambda im: m.segment(im, diameter="auto")
+    by_method = card.get("instances_by_method")
+    if not by_method:
+        return {name: segment_with(None)}
+    return {f"{name}, {SEEDS[m]}": segment_with(p) for m, p in by_method.items()}
 
 
 def main() -> None:
@@ -176,7 +194,10 @@ def main() -> None:
                                    ("DSB histology", dsb_histology, args.he_without_dsb_histology)):
         if source == "DSB histology" and not without:
             continue  # no model left it out: its images are in the H&E validation rows
-        unseen = {network_name(path): lab(make_segmenter(model=path)) for path in without}
+        unseen: dict = {}
+        for path in without:
+            for name, fn in left_out_methods(path).items():  # same names: tell by folder
+                unseen[f"{name} ({Path(path).name})" if name in unseen else name] = fn
         for name, fn in {**unseen, **methods}.items():
             print(row(f"{source} (left out)" if name in unseen else source, name,
                       *score(fn, items[:args.max_images])), flush=True)
