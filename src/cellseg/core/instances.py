@@ -71,7 +71,8 @@ def follow_flows(flows: np.ndarray, mask: np.ndarray, steps: int = FLOW_STEPS) -
     rows, cols = np.nonzero(mask)
     y, x = rows.astype(np.float32), cols.astype(np.float32)
     for _ in range(steps):
-        i = np.clip(np.rint(y), 0, h - 1).astype(np.intp) * w + np.clip(np.rint(x), 0, w - 1).astype(np.intp)
+        row = np.clip(np.rint(y), 0, h - 1).astype(np.intp)
+        i = row * w + np.clip(np.rint(x), 0, w - 1).astype(np.intp)
         y += fy[i]
         x += fx[i]
     return np.stack([np.clip(np.rint(y), 0, h - 1), np.clip(np.rint(x), 0, w - 1)]).astype(np.intp)

@@ -28,9 +28,8 @@ from cellseg.training.targets import make_targets
 
 class CropDataset(Dataset):
     """``samples_per_epoch`` random crops; item i -> (image (C_in, P, P), targets (C, P, P))
-    tensors
-    (see :func:`cellseg.training.targets.make_targets` for the channels of ``representation``
-    and ``separation``).
+    tensors (see :func:`cellseg.training.targets.make_targets` for the channels of
+    ``representation`` and ``separation``).
 
     images : list of (H, W) or (C_in, H, W) float32 prepared images; labels : matching (H, W)
         int label images.
