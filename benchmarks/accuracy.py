@@ -32,13 +32,9 @@ DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",
 
 def segment_with(model, tta: bool, diameter, instances: dict | None = None):
     """A function segmenting an image with ``model`` (with the instance-step parameters
-    ``instances`` instead of its own, if given: a copy of the model gets them)."""
-    import copy
-
-    from cellseg.core.instances import InstanceParams
+    ``instances`` instead of its own, if given)."""
     if instances is not None:
-        model = copy.copy(model)
-        model.params = InstanceParams.from_dict(instances)
+        model = model.with_instances(instances)
     return lambda im: model.segment(im, tta=tta, diameter=diameter)
 
 

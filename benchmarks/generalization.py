@@ -2,7 +2,8 @@
 
     python benchmarks/generalization.py --only he --he-without-monuseg runs/he_no_monuseg \
         --he-without-monuseg runs/he_pretrained_no_monuseg \
-        --he-without-monuseg runs/he_rgb_no_monuseg --he-without-monuseg runs/he_boundary_no_monuseg
+        --he-without-monuseg runs/he_rgb_no_monuseg_stopped \
+        --he-without-monuseg runs/he_boundary_no_monuseg
 
 Rows, per source, gray (fluorescence) first:
 
@@ -142,25 +143,16 @@ def left_out_methods(model_path: str) -> dict:
     also predicts object rims) and input channel, one row per instance step it was tuned for
     (its card's ``instances_by_method``: seeds from the centre distance or from the rims),
     each with that step's tuned thresholds."""
-    import copy
-
-    from cellseg.core.instances import InstanceParams
     model = load_model(model_path)
     card = model.card
     net = "U-Net" if card["architecture"].get("encoder", "plain") == "plain" else "EffNet-Lite0"
     net += "+rims" if "boundary" in card["outputs"] else ""
     name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"
-
-    def segment_with(params: dict | None):
-        m = model
-        if params is not None:
-            m = copy.copy(model)
-            m.params = InstanceParams.from_dict(params)
-        return lambda im: m.segment(im, diameter="auto")
+    segment = lambda m: (lambda im: m.segment(im, diameter="auto"))  # noqa: E731
     by_method = card.get("instances_by_method")
     if not by_method:
-        return {name: segment_with(None)}
-    return {f"{name}, {SEEDS[m]}": segment_with(p) for m, p in by_method.items()}
+        return {name: segment(model)}
+    return {f"{name}, {SEEDS[m]}": segment(model.with_instances(p)) for m, p in by_method.items()}
 
 
 def main() -> None:

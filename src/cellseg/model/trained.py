@@ -177,6 +177,14 @@ class TrainedModel:
             return self.labels_and_probs(image, diameter=diameter, **options)[1]
         return self.probs(image, self.factor(diameter, image.shape[:2]), **options)
 
+    def with_instances(self, params: dict) -> "TrainedModel":
+        """A copy of this model (same network) whose instance step uses ``params`` (e.g. one
+        entry of the card's ``instances_by_method``) instead of its own."""
+        import copy
+        other = copy.copy(self)
+        other.params = InstanceParams.from_dict(params)
+        return other
+
     def segment(self, image: np.ndarray, **options) -> np.ndarray:
         """(H, W) int32 labels; options as for :meth:`labels_and_probs`."""
         return self.labels_and_probs(image, **options)[0]
