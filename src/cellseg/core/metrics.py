@@ -22,6 +22,7 @@ Every function takes the ground truth first, then the prediction (as StarDist's
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -247,6 +248,56 @@ def evaluate(truth, pred) -> dict:
     return summarize([image_scores(t, p) for t, p in zip(truth, pred)])
 
 
+ERROR_CLASSES = ("found", "merged", "split", "outline", "missed", "missed, small")
+
+
+def object_errors(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, int]:
+    """Kinds of error, per true object, of a prediction.
+
+    Each true object is "found" (best IoU > 0.5), "merged" (best IoU 0.1-0.5 and its best
+    predicted object holds > 50 % of another true object too), "split" (IoU 0.1-0.5, at least
+    two predicted objects each hold > 20 % of it), "outline" (IoU 0.1-0.5 otherwise),
+    "missed" (IoU < 0.1) or "missed, small" (missed and under a quarter of the median true
+    object area).
+
+    Parameters
+    ----------
+    truth, pred : (H, W) int label images, 0 = background.
+
+    Returns
+    -------
+    (Counter of the true objects per class of ``ERROR_CLASSES``, number of predicted objects
+    matching no true object at IoU > 0.5).
+
+    Examples
+    --------
+    >>> t = np.zeros((20, 40), int); t[2:10, 2:10] = 1; t[2:10, 10:18] = 2; t[10:20, 20:30] = 3
+    >>> p = np.zeros_like(t); p[2:10, 2:18] = 1; p[10:20, 20:25] = 2; p[10:20, 25:30] = 3
+    >>> counts, unmatched = object_errors(t, p)
+    >>> sorted(counts.items()), unmatched
+    ([('merged', 2), ('split', 1)], 3)
+    """
+    table = contingency(truth, pred)
+    area = table[1:].sum(1)
+    present = area > 0
+    if not present.any():
+        return Counter(), len(np.unique(pred[pred > 0]))
+    small = area < 0.25 * np.median(area[present])
+    iou = iou_matrix(table)
+    if iou.shape[1] == 0:
+        return Counter(np.where(small, "missed, small", "missed")[present].tolist()), 0
+    best, best_pred = iou.max(1), iou.argmax(1)
+    held = table[1:, 1:] / np.maximum(area[:, None], 1)  # share of true i inside pred j
+    holds_two = (held > 0.5).sum(0)[best_pred] >= 2
+    pieces = (held > 0.2).sum(1) >= 2
+    partial = (best >= 0.1) & (best <= 0.5)
+    kind = np.select([best > 0.5, partial & holds_two, partial & pieces, partial, small],
+                     [0, 1, 2, 3, 5], default=4)  # indices into ERROR_CLASSES
+    pred_present = table[:, 1:].sum(0) > 0
+    unmatched = int((pred_present & (iou.max(0) <= 0.5)).sum())
+    return Counter(ERROR_CLASSES[k] for k in kind[present]), unmatched
+
+
 def pixel_curves(probs: list[np.ndarray], truths: list[np.ndarray], bins: int = 256) -> dict:
     """ROC and precision-recall of foreground probabilities in [0, 1] vs true foreground.
 
@@ -301,7 +352,7 @@ def error_map(truth: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> di
     present_p = [j + 1 for j in range(np_) if area_p[j] > 0]
     merged = {j for j in present_p if (inter[:, j - 1] > 0.5 * area_t).sum() >= 2}
     split = {i for i in present_t if (inter[i - 1] >= 0.2 * area_t[i - 1]).sum() >= 2}
-    lut = lambda ids, n: np.isin(np.arange(n + 1), list(ids))  # noqa: E731
+    lut = lambda ids, n: np.isin(np.arange(n + 1), list(ids))
     return {
         "matched": lut(matched_p, np_)[pred],
         "extra": lut(set(present_p) - matched_p - merged, np_)[pred],
