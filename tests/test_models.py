@@ -14,15 +14,19 @@ from cellseg.jobs.segment_batch import run_segment
 from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
 
 # measured with the bundled models and their current thresholds (default --diameter auto):
-# samples DSB 0.332; fluorescence sample DSB 0.412, AP50 0.652 (the 0.6.0 nuclei model; 0.5.0:
-# 0.407 / 0.609; the 0.4.0 one scored 0.421 / 0.723 on this one image but less on the 97
-# held-out validation images: DSB 0.582 vs 0.591 (0.5.0) vs 0.604 (0.6.0)); cells model on
+# samples DSB 0.327 (0.8.0 he; 0.332 with 0.7.0's); fluorescence sample DSB 0.412, AP50 0.652
+# (the 0.6.0 nuclei model; 0.5.0: 0.407 / 0.609; the 0.4.0 one scored 0.421 / 0.723 on this one
+# image but less on the 97 held-out validation images: DSB 0.582 vs 0.591 (0.5.0) vs 0.604
+# (0.6.0)); cells model on
 # Usiigaci set41, a validation set it never trained on: AP50 0.851 (0.7.0, flows; 0.6.0, rim
-# seeds: 0.776; 0.5.0: 0.780; 0.4.0: 0.542)
+# seeds: 0.776; 0.5.0: 0.780; 0.4.0: 0.542); he model on the 5 MoNuSeg images of its held-out
+# patients: F1@0.5 0.711, PQ 0.527 (0.8.0, with rims; 0.7.0's he without rims: 0.731 / 0.541)
 SAMPLE_DSB_FLOOR = 0.26
 FLUO_DSB_FLOOR = 0.37
 FLUO_AP50_FLOOR = 0.55
 CELLS_AP50_FLOOR = 0.78
+HE_MONUSEG_F1_FLOOR = 0.66
+HE_MONUSEG_PQ_FLOOR = 0.48
 
 
 def test_models_are_bundled_small_and_documented():
@@ -70,3 +74,15 @@ def test_cells_model_on_a_validation_set():
     image, truth = item.load()
     s = evaluate(truth, load_model("cells").segment(image))
     assert s["ap50"] >= CELLS_AP50_FLOOR
+
+
+def test_he_model_on_held_out_monuseg_patients():
+    """H&E tissue: the 5 MoNuSeg images of patients the bundled he model never trained on
+    (ids in its card), pooled F1@0.5 and mean PQ above floors."""
+    from cellseg.io.datasets import open_dataset
+    model = load_model("he")
+    val_ids = set(model.card["training"]["val_ids"])
+    pairs = [it.load() for it in open_dataset(shared("he", "monuseg_train")) if it.id in val_ids]
+    assert len(pairs) == 5
+    s = evaluate([truth for _, truth in pairs], [model.segment(image) for image, _ in pairs])
+    assert s["f1_50"] >= HE_MONUSEG_F1_FLOOR and s["pq"] >= HE_MONUSEG_PQ_FLOOR
