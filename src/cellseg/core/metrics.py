@@ -258,7 +258,7 @@ def object_errors(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, int]:
     predicted object holds > 50 % of another true object too), "split" (IoU 0.1-0.5, at least
     two predicted objects each hold > 20 % of it), "outline" (IoU 0.1-0.5 otherwise),
     "missed" (IoU < 0.1) or "missed, small" (missed and under a quarter of the median true
-    object area).
+    object area). Merged and split follow :func:`error_map`'s rules, counted per true object.
 
     Parameters
     ----------
@@ -352,7 +352,7 @@ def error_map(truth: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> di
     present_p = [j + 1 for j in range(np_) if area_p[j] > 0]
     merged = {j for j in present_p if (inter[:, j - 1] > 0.5 * area_t).sum() >= 2}
     split = {i for i in present_t if (inter[i - 1] >= 0.2 * area_t[i - 1]).sum() >= 2}
-    lut = lambda ids, n: np.isin(np.arange(n + 1), list(ids))
+    lut = lambda ids, n: np.isin(np.arange(n + 1), list(ids))  # noqa: E731
     return {
         "matched": lut(matched_p, np_)[pred],
         "extra": lut(set(present_p) - matched_p - merged, np_)[pred],
