@@ -3,7 +3,8 @@
     python benchmarks/generalization.py --only he --he-without-monuseg runs/he_no_monuseg \
         --he-without-monuseg runs/he_pretrained_no_monuseg \
         --he-without-monuseg runs/he_rgb_no_monuseg_stopped \
-        --he-without-monuseg runs/he_boundary_no_monuseg
+        --he-without-monuseg runs/he_boundary_no_monuseg \
+        --he-without-dsb-histology runs/he_boundary_no_dsb
 
 Rows, per source, gray (fluorescence) first:
 
