@@ -11,7 +11,7 @@ object holds:
 - found: IoU > 0.5 (the F1@0.5 matches);
 - merged: IoU 0.1-0.5 and its best predicted object also holds most (> 50 %) of another true
   object: touching objects taken as one;
-- split: IoU 0.1-0.5 and at least two predicted objects each hold > 20 % of it;
+- split: IoU 0.1-0.5 and at least two predicted objects each hold 20 % or more of it;
 - outline: IoU 0.1-0.5 otherwise (one object, outlined too large or too small);
 - missed: IoU < 0.1; "missed, small" are those under a quarter of the image's median true
   object area (tiny objects, or annotation fragments left where outlines overlapped).

@@ -256,9 +256,9 @@ def object_errors(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, int]:
 
     Each true object is "found" (best IoU > 0.5), "merged" (best IoU 0.1-0.5 and its best
     predicted object holds > 50 % of another true object too), "split" (IoU 0.1-0.5, at least
-    two predicted objects each hold > 20 % of it), "outline" (IoU 0.1-0.5 otherwise),
+    two predicted objects each hold 20 % or more of it), "outline" (IoU 0.1-0.5 otherwise),
     "missed" (IoU < 0.1) or "missed, small" (missed and under a quarter of the median true
-    object area). Merged and split follow :func:`error_map`'s rules, counted per true object.
+    object area). Merged and split are :func:`merged_and_split`'s, as in :func:`error_map`.
 
     Parameters
     ----------
@@ -287,11 +287,9 @@ def object_errors(truth: np.ndarray, pred: np.ndarray) -> tuple[Counter, int]:
     if iou.shape[1] == 0:
         return Counter(np.where(small, "missed, small", "missed")[present].tolist()), 0
     best, best_pred = iou.max(1), iou.argmax(1)
-    held = table[1:, 1:] / np.maximum(area[:, None], 1)  # share of true i inside pred j
-    holds_two = (held > 0.5).sum(0)[best_pred] >= 2
-    pieces = (held > 0.2).sum(1) >= 2
+    merged, split = merged_and_split(table)
     partial = (best >= 0.1) & (best <= 0.5)
-    kind = np.select([best > 0.5, partial & holds_two, partial & pieces, partial, small],
+    kind = np.select([best > 0.5, partial & merged[best_pred], partial & split, partial, small],
                      [0, 1, 2, 3, 5], default=4)  # indices into ERROR_CLASSES
     pred_present = table[:, 1:].sum(0) > 0
     unmatched = int((pred_present & (iou.max(0) <= 0.5)).sum())
@@ -326,6 +324,17 @@ def pixel_curves(probs: list[np.ndarray], truths: list[np.ndarray], bins: int = 
             "recall": recall.tolist(), "roc_auc": auc, "average_precision": ap}
 
 
+def merged_and_split(table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(merged, split) from a contingency table: (n_pred,) bool, predicted objects covering
+    more than half of two or more true objects; (n_true,) bool, true objects of which two or
+    more predicted objects each cover a fifth or more."""
+    inter = table[1:, 1:]
+    area_t = table[1:, :].sum(1)
+    merged = (inter > 0.5 * area_t[:, None]).sum(0) >= 2
+    split = (inter >= 0.2 * area_t[:, None]).sum(1) >= 2
+    return merged, split
+
+
 def error_map(truth: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
     """Boolean masks of the kinds of error at an IoU threshold, for pictures.
 
@@ -345,13 +354,13 @@ def error_map(truth: np.ndarray, pred: np.ndarray, threshold: float = 0.5) -> di
             if cost[r, c] > threshold:
                 matched_t.add(r + 1)
                 matched_p.add(c + 1)
-    inter = table[1:, 1:]
     area_t = table[1:, :].sum(1)
     area_p = table[:, 1:].sum(0)
     present_t = [i + 1 for i in range(nt) if area_t[i] > 0]
     present_p = [j + 1 for j in range(np_) if area_p[j] > 0]
-    merged = {j for j in present_p if (inter[:, j - 1] > 0.5 * area_t).sum() >= 2}
-    split = {i for i in present_t if (inter[i - 1] >= 0.2 * area_t[i - 1]).sum() >= 2}
+    is_merged, is_split = merged_and_split(table)
+    merged = {j for j in present_p if is_merged[j - 1]}
+    split = {i for i in present_t if is_split[i - 1]}
     lut = lambda ids, n: np.isin(np.arange(n + 1), list(ids))  # noqa: E731
     return {
         "matched": lut(matched_p, np_)[pred],
