@@ -135,7 +135,8 @@ def validation_items(model_path: str) -> dict[str, list]:
     return out
 
 
-SEEDS = {"distance": "centre", "boundary": "rims", "flows": "flows"}  # seeds of each step
+# the seeds of each instance step, as rows name them
+SEEDS = {"distance": "centre", "maxima": "h-maxima", "boundary": "rims", "flows": "flows"}
 
 
 def left_out_methods(model_path: str) -> dict:

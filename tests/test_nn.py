@@ -160,6 +160,26 @@ def test_flows_lead_every_pixel_of_a_bent_cell_to_one_sink():
         probs_to_labels(targets[:3], InstanceParams(method="flows"))
 
 
+def test_maxima_seeds_split_a_merged_pair_but_not_an_elongated_nucleus():
+    """When the network's centre distance does not fall between two touching nuclei (one
+    blob, its neck above the seed threshold), h-maxima still seeds each nucleus; one long
+    nucleus (a flat ridge) stays whole."""
+    from scipy import ndimage as ndi
+    yy, xx = np.mgrid[:80, :120]
+    pair = (np.hypot(yy - 40, xx - 30) < 12) | (np.hypot(yy - 40, xx - 50) < 12)
+    long = ((yy - 40) / 8.0) ** 2 + ((xx - 95) / 20.0) ** 2 < 1
+    probs = np.zeros((2, 80, 120), np.float32)
+    for blob in (pair, long):
+        dist = ndi.distance_transform_edt(blob)
+        probs[0][blob] = 1
+        probs[1][blob] = (dist / dist.max())[blob]
+    merged = probs_to_labels(probs, InstanceParams(method="distance", seed_threshold=0.5))
+    assert len(np.unique(merged[pair])) == 1
+    out = probs_to_labels(probs, InstanceParams(method="maxima", smooth=1.0, h_max=0.2))
+    assert len(np.unique(out[pair])) == 2 and len(np.unique(out[long])) == 1
+    assert out.max() == 3 and (out[~(pair | long)] == 0).all()
+
+
 def test_save_load_round_trip_identical(tmp_path):
     m = tiny_model()
     m.params.seed_threshold = 0.42

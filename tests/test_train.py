@@ -75,7 +75,7 @@ def test_train_boundary_representation_keeps_the_better_instance_step(dataset, t
     card = json.loads((out / "model.json").read_text())
     assert card["outputs"] == ["foreground", "centre_distance", "boundary"]
     by_method = card["validation_by_method"]
-    assert set(by_method) == set(card["instances_by_method"]) == {"distance", "boundary"}
+    assert set(by_method) == set(card["instances_by_method"]) == {"distance", "maxima", "boundary"}
     kept = card["instances"]["method"]
     assert by_method[kept]["dsb_score"] == max(v["dsb_score"] for v in by_method.values())
     model = load_model(out)
@@ -98,7 +98,7 @@ def test_train_flows_from_a_boundary_model(dataset, tmp_path):
     card = json.loads((tmp_path / "flows" / "model.json").read_text())
     assert card["outputs"] == ["foreground", "centre_distance", "flow_y", "flow_x"]
     assert "-> ['foreground', 'centre_distance', 'flow_y', 'flow_x']" in card["training"]["init"]["new_outputs"]
-    assert set(card["validation_by_method"]) == {"distance", "flows"}
+    assert set(card["validation_by_method"]) == {"distance", "maxima", "flows"}
     model = load_model(tmp_path / "flows")
     image = iio.imread(dataset / "images" / "im0.png")
     assert model.predict_probs(image, tta=True).shape == (4, 96, 96)
@@ -244,3 +244,30 @@ def test_weight_average_update():
     assert torch.allclose(ema.running_mean, torch.full((3,), 5.0))  # buffers copied
     update_ema(ema, net, decay=0.9, step=0)  # first steps: decay (1 + 0) / 10 = 0.1
     assert torch.allclose(ema.weight, torch.full((3,), 0.1 * 0.2 + 0.9 * 2))
+
+
+def test_retune_measures_the_diameter_on_the_images_training_used(dataset, tmp_path):
+    """Retuning a model trained on fluorescence images only (``types``), given a folder that
+    also holds brightfield images of larger objects, keeps the training's object diameter
+    (which sets the automatic rescaling) and records each instance method's tuned scores."""
+    from cellseg.training import retune
+    bright = tmp_path / "bright"
+    for sub in ("images", "masks"):
+        (bright / sub).mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        lab = discs((96, 96), centres=[(30, 30), (66, 66)], radius=16)
+        img = (230 - 150 * (lab > 0) + rng.normal(0, 5, lab.shape)).clip(0, 255).astype(np.uint8)
+        iio.imwrite(bright / "images" / f"b{i}.png", img)
+        iio.imwrite(bright / "masks" / f"b{i}.png", lab.astype(np.uint8))
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text() + "types: [fluorescence]\n")
+    out = tmp_path / "model"
+    assert cli("train", dataset, bright, "-o", out, "--config", cfg, "-q").returncode == 0
+    trained = json.loads((out / "model.json").read_text())
+    assert trained["training"]["train_images"] + trained["training"]["val_images"] == 8
+    scores = retune(out, [dataset, bright])
+    card = json.loads((out / "model.json").read_text())
+    assert card["object_diameter"] == pytest.approx(trained["object_diameter"])
+    assert set(card["validation_by_method"]) == {"distance", "maxima"}
+    assert scores["dsb_score"] == card["validation"]["dsb_score"]

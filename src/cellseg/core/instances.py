@@ -10,6 +10,11 @@ Two ways to seed it (``InstanceParams.method``):
   object's centre along paths inside the object) for ``FLOW_STEPS`` steps; the places where at
   least ``min_size`` pixels end up are the seeds, and each pixel joins the seed it reached.
   One seed per cell, whatever its shape. Needs a flows model (4 outputs).
+- ``maxima``: one seed per regional maximum of the (smoothed) centre distance that stands at
+  least ``h_max`` above the saddle to any higher one (h-maxima), so two touching nuclei whose
+  distance peaks are joined by a ridge above ``seed_threshold`` still get a seed each, while
+  the small bumps of one nucleus do not. Found on the map downsampled 2x (the seeds are
+  points; the watershed runs at full resolution).
 """
 from __future__ import annotations
 
@@ -34,6 +39,8 @@ class InstanceParams:
                                   # foreground off the predicted object rims, or "flows": the
                                   # sinks of the predicted flows
     boundary_threshold: float = 0.5  # rim probability below which a pixel can seed (boundary)
+    h_max: float = 0.2            # height (centre distance, 0..1) a maximum must rise above
+                                  # its surroundings to seed (maxima)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,6 +65,26 @@ def remove_relatively_small(labels: np.ndarray, fraction: float) -> np.ndarray:
     if fraction <= 0 or not len(sizes):
         return labels
     return remove_small(labels, int(fraction * np.median(sizes)))
+
+
+MAXIMA_FLOOR = 0.3  # centre distance (0..1) below which no maximum seeds (maxima)
+
+
+def maxima_seeds(dist: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
+    """(H, W) int32 seeds: one single-pixel seed per h-maximum of the centre distance
+    ``dist`` (H, W), found on ``dist`` downsampled 2x, inside ``mask`` and above
+    ``MAXIMA_FLOOR``; 0 elsewhere."""
+    from skimage.morphology import h_maxima
+    small = dist[::2, ::2]
+    peaks, n = ndi.label(h_maxima(small, h) > 0)
+    seeds = np.zeros(dist.shape, np.int32)
+    if not n:
+        return seeds
+    rows, cols = np.rint(ndi.center_of_mass(peaks > 0, peaks, np.arange(1, n + 1))).T.astype(np.intp)
+    rows, cols = rows * 2, cols * 2
+    keep = mask[rows, cols] & (dist[rows, cols] > MAXIMA_FLOOR)
+    seeds[rows[keep], cols[keep]] = np.arange(1, int(keep.sum()) + 1)
+    return seeds
 
 
 FLOW_STEPS = 200  # steps of (at most) one pixel along the flows: the longest path to a centre
@@ -98,6 +125,9 @@ def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
         dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
         seeds, _ = ndi.label((dist > p.seed_threshold) & mask)
         return seeds, -dist
+    if p.method == "maxima":
+        dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
+        return maxima_seeds(dist, mask, p.h_max), -dist
     if p.method == "flows":
         if probs.shape[0] < 4:
             raise ValueError("instance method 'flows' needs a model with flow outputs")

@@ -24,7 +24,8 @@ def score_probs(probs: list[np.ndarray], truths: list[np.ndarray], params: Insta
 
 def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams, dict]:
     """Grid search of the instance step's thresholds (foreground; centre-distance seeds or
-    object-rim seeds, or the pixels a flow sink must collect, by ``base.method``) and of
+    object-rim seeds, or the height of centre-distance maxima, or the pixels a flow sink
+    must collect, by ``base.method``) and of
     the smoothing of the seeding map (or of the flows), then of the
     relative minimum object size, for the best mean DSB2018 score on the validation images.
     Returns (best parameters, their scores)."""
@@ -37,6 +38,7 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
 
     seed_key, seeds = {"boundary": ("boundary_threshold", (0.1, 0.2, 0.3, 0.4, 0.5)),
                        "flows": ("min_size", (10, 30, 60)),  # pixels a sink must collect
+                       "maxima": ("h_max", (0.1, 0.15, 0.2, 0.3, 0.4)),
                        }.get(base.method, ("seed_threshold", (0.3, 0.4, 0.5, 0.6, 0.7)))
     best, scores = best_of(replace(base, prob_threshold=pt, smooth=smooth, **{seed_key: st},
                                    min_relative=0.0)
@@ -47,9 +49,9 @@ def tune_thresholds(probs, truths, base: InstanceParams) -> tuple[InstanceParams
 
 def methods_of(model) -> list[str]:
     """The instance methods a model's outputs allow (``boundary`` needs the object rims,
-    ``flows`` the flows; ``distance`` works with all)."""
+    ``flows`` the flows; ``distance`` and ``maxima`` work with all)."""
     outputs = model.card.get("outputs", [])
-    return ["distance"] + [m for m, out in (("boundary", "boundary"), ("flows", "flow_y"))
+    return ["distance", "maxima"] + [m for m, out in (("boundary", "boundary"), ("flows", "flow_y"))
                            if out in outputs]
 
 
@@ -73,17 +75,20 @@ def finish(model, probs, truths) -> dict:
 
 def retune(model_dir: str | Path, data: list[str | Path]) -> dict:
     """Tune a trained model's instance parameters again on its validation images (listed in
-    its model card), measure its training objects' typical diameter, save both; returns the
-    validation scores."""
-    from cellseg.io.datasets import open_dataset
+    its model card), measure its training objects' typical diameter (the images of the card's
+    ``types`` outside its ``leave_out`` groups and validation, as training measured it), save
+    both; returns the validation scores."""
     from cellseg.model.store import load_model, save_model
+    from cellseg.training.data import left_out, load_annotated
     model = load_model(model_dir)
+    cfg = model.card["training"]["config"]
     val_ids = set(model.card["training"]["val_ids"])
-    items = [it for p in data for it in open_dataset(p)]
-    pairs = [it.load() for it in items if it.id in val_ids]
-    model.card["object_diameter"] = typical_diameter(it.load()[1] for it in items
-                                                     if it.id not in val_ids)
-    scores = finish(model, predict_all(model, [im for im, _ in pairs]),
-                    [lab for _, lab in pairs])
+    items = load_annotated(data, types=cfg.get("types", ()), quiet=True)
+    val = [i for i, id_ in enumerate(items.ids) if id_ in val_ids]
+    model.card["object_diameter"] = typical_diameter(
+        lab for id_, group, lab in zip(items.ids, items.groups, items.labels)
+        if id_ not in val_ids and not left_out(group, cfg.get("leave_out", ())))
+    scores = finish(model, predict_all(model, [items.images[i] for i in val]),
+                    [items.labels[i] for i in val])
     save_model(model, model_dir)
     return scores
