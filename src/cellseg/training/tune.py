@@ -77,7 +77,9 @@ def retune(model_dir: str | Path, data: list[str | Path]) -> dict:
     """Tune a trained model's instance parameters again on its validation images (listed in
     its model card), measure its training objects' typical diameter (the images of the card's
     ``types`` outside its ``leave_out`` groups and validation, as training measured it), save
-    both; returns the validation scores."""
+    both (the card's ``retuned_by`` names the cellseg version); returns the validation
+    scores."""
+    from cellseg import __version__
     from cellseg.model.store import load_model, save_model
     from cellseg.training.data import left_out, load_annotated
     model = load_model(model_dir)
@@ -90,5 +92,6 @@ def retune(model_dir: str | Path, data: list[str | Path]) -> dict:
         if id_ not in val_ids and not left_out(group, cfg.get("leave_out", ())))
     scores = finish(model, predict_all(model, [items.images[i] for i in val]),
                     [items.labels[i] for i in val])
+    model.card["retuned_by"] = f"cellseg {__version__}"  # the weights are training's
     save_model(model, model_dir)
     return scores
