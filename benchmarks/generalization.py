@@ -141,14 +141,16 @@ SEEDS = {"distance": "centre", "maxima": "h-maxima", "boundary": "rims", "flows"
 
 def left_out_methods(model_path: str) -> dict:
     """{row name: image -> labels} of an H&E model trained without a source: named by its
-    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; "+rims" when it
-    also predicts object rims) and input channel, one row per instance step it was tuned for
-    (its card's ``instances_by_method``: seeds from the centre distance or from the rims),
+    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; "+rims" or
+    "+flows" when it also predicts object rims or flows) and input channel, one row per
+    instance step it was tuned for (its card's ``instances_by_method``: seeds from the centre
+    distance, its h-maxima, the rims or the flows' sinks),
     each with that step's tuned thresholds."""
     model = load_model(model_path)
     card = model.card
     net = "U-Net" if card["architecture"].get("encoder", "plain") == "plain" else "EffNet-Lite0"
-    net += "+rims" if "boundary" in card["outputs"] else ""
+    extra = {"boundary": "+rims", "flow_x": "+flows"}  # by the network's last output
+    net += extra.get(card["outputs"][-1], "")
     name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"
     segment = lambda m: (lambda im: m.segment(im, diameter="auto"))  # noqa: E731
     by_method = card.get("instances_by_method")

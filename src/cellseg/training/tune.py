@@ -59,8 +59,9 @@ def finish(model, probs, truths) -> dict:
     """Tune ``model``'s instance step on validation ``probs`` / ``truths`` (each method its
     outputs allow; the best is kept) and record the validation scores in its card (with
     several methods, each one's scores and parameters under ``validation_by_method`` and
-    ``instances_by_method``); returns the kept method's scores."""
-    tuned = {m: tune_thresholds(probs, truths, replace(model.params, method=m))
+    ``instances_by_method``); returns the kept method's scores. Each method starts from the
+    default parameters, so tuning again gives the same result whatever the card held."""
+    tuned = {m: tune_thresholds(probs, truths, InstanceParams(method=m))
              for m in methods_of(model)}
     method = max(tuned, key=lambda m: tuned[m][1]["dsb_score"])
     model.params, scores = tuned[method]
