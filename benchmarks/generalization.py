@@ -4,6 +4,7 @@
         --he-without-monuseg runs/he_pretrained_no_monuseg \
         --he-without-monuseg runs/he_rgb_no_monuseg_stopped \
         --he-without-monuseg runs/he_boundary_no_monuseg \
+        --he-without-monuseg runs/he_flows_no_monuseg \
         --he-without-dsb-histology runs/he_boundary_no_dsb
 
 Rows, per source, gray (fluorescence) first:
@@ -21,7 +22,8 @@ Rows, per source, gray (fluorescence) first:
 
 - MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
   WITHOUT MoNuSeg (leave-one-source-out: from scratch on the hematoxylin channel, on RGB, with
-  rim seeds, and on the ImageNet-pretrained encoder), the default (automatic model choice,
+  rims, with flows, and on the ImageNet-pretrained encoder; a row per instance step each was
+  tuned for), the default (automatic model choice,
   whose H&E model did see MoNuSeg: shown for reference only), the gray nuclei model and the
   Otsu pipeline;
 - with ``--he-without-dsb-histology``: the 107 DSB2018 colour histology images (one
