@@ -80,8 +80,8 @@ def maxima_seeds(dist: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
     seeds = np.zeros(dist.shape, np.int32)
     if not n:
         return seeds
-    rows, cols = np.rint(ndi.center_of_mass(peaks > 0, peaks, np.arange(1, n + 1))).T.astype(np.intp)
-    rows, cols = rows * 2, cols * 2
+    centres = ndi.center_of_mass(peaks > 0, peaks, np.arange(1, n + 1))
+    rows, cols = 2 * np.rint(np.asarray(centres)).T.astype(np.intp)
     keep = mask[rows, cols] & (dist[rows, cols] > MAXIMA_FLOOR)
     seeds[rows[keep], cols[keep]] = np.arange(1, int(keep.sum()) + 1)
     return seeds
