@@ -1,6 +1,6 @@
 """Network outputs -> label image: a seeded watershed.
 
-Two ways to seed it (``InstanceParams.method``):
+Four ways to seed it (``InstanceParams.method``):
 
 - ``distance``: seeds where the predicted centre distance is high (compact nuclei);
 - ``boundary``: seeds are the regions of the foreground off the predicted object rims, so a
@@ -121,13 +121,12 @@ def flow_seeds(flows: np.ndarray, mask: np.ndarray, min_size: int) -> np.ndarray
 def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
                      p: InstanceParams) -> tuple[np.ndarray, np.ndarray]:
     """(seed labels, relief to flood) of (C, H, W) probabilities, by ``p.method``."""
-    if p.method == "distance":
+    if p.method in ("distance", "maxima"):
         dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
+        if p.method == "maxima":
+            return maxima_seeds(dist, mask, p.h_max), -dist
         seeds, _ = ndi.label((dist > p.seed_threshold) & mask)
         return seeds, -dist
-    if p.method == "maxima":
-        dist = ndi.gaussian_filter(probs[1], p.smooth) if p.smooth > 0 else probs[1]
-        return maxima_seeds(dist, mask, p.h_max), -dist
     if p.method == "flows":
         if probs.shape[0] < 4:
             raise ValueError("instance method 'flows' needs a model with flow outputs")

@@ -51,8 +51,8 @@ def methods_of(model) -> list[str]:
     """The instance methods a model's outputs allow (``boundary`` needs the object rims,
     ``flows`` the flows; ``distance`` and ``maxima`` work with all)."""
     outputs = model.card.get("outputs", [])
-    return ["distance", "maxima"] + [m for m, out in (("boundary", "boundary"), ("flows", "flow_y"))
-                           if out in outputs]
+    extra = (("boundary", "boundary"), ("flows", "flow_y"))  # (method, output it needs)
+    return ["distance", "maxima"] + [m for m, out in extra if out in outputs]
 
 
 def finish(model, probs, truths) -> dict:
