@@ -81,6 +81,23 @@ def test_dimmed_objects_keep_part_of_their_contrast():
     assert torch.equal(crops[0][1], crops[1][1]) and not torch.equal(crops[0][0], crops[1][0])
 
 
+def test_input_gamma_lifts_dim_objects_alike_in_training_and_prediction():
+    """A model with input gamma 0.5 sees a dim nucleus (4 % of the bright one) at 20 %, in
+    its training crops (after augmentation) and at prediction alike."""
+    lab = discs((64, 64), centres=((20, 20), (44, 44)), radius=8)
+    img = np.where(lab == 1, 1.0, np.where(lab == 2, 0.04, 0.0)).astype(np.float32)
+    model = TrainedModel.new(UNetConfig(width=4, depth=2),
+                             input={"channels": "gray", "invert": False,
+                                    "percentiles": [0.0, 100.0], "gamma": 0.5})
+    x = model.prepare(img)[0]
+    assert x[44, 44] == pytest.approx(0.2, abs=1e-4) and x[20, 20] == pytest.approx(1.0)
+    assert x[2, 2] == 0.0
+    plain, lifted = (CropDataset([img], [lab], patch_size=64, samples_per_epoch=1,
+                                 augment=NO_AUGMENT, gamma=g)[0][0][0].numpy() for g in (1.0, 0.5))
+    assert np.allclose(lifted, np.sqrt(plain), atol=1e-5)
+    assert np.isclose(plain, 0.04, atol=1e-4).any() and np.isclose(lifted, 0.2, atol=1e-3).any()
+
+
 def test_stain_jitter_restains_tissue_colour_only():
     """HED jitter: strength 0 gives the crop back; otherwise hematoxylin-purple nuclei stay
     darker than the pink stroma and the white background stays near white."""

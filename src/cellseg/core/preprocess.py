@@ -144,6 +144,16 @@ def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
     return Normalization(lo, hi, flip)
 
 
+def compress(x: np.ndarray, gamma: float = 1.0) -> np.ndarray:
+    """A prepared image's intensities raised to ``gamma`` (after clipping below 0), the last
+    step of a model's input: with ``gamma`` 0.5 (the square root, which evens out the
+    photon-counting noise of fluorescence) a nucleus at 4 % of the brightest one's intensity
+    stands at 20 %. ``gamma`` 1 returns ``x`` itself."""
+    if gamma == 1.0:
+        return x
+    return (np.clip(x, 0, None) ** np.float32(gamma)).astype(np.float32, copy=False)
+
+
 def prepare(image: np.ndarray, *, invert: str | bool = "auto",
             percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
             norm: Normalization | None = None, channel: str = "gray") -> np.ndarray:

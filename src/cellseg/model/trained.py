@@ -14,6 +14,7 @@ from cellseg.core.instances import InstanceParams, probs_to_labels
 from cellseg.core.preprocess import (
     DEFAULT_PERCENTILES,
     Normalization,
+    compress,
     fit_normalization,
     prepare,
 )
@@ -83,6 +84,7 @@ class TrainedModel:
     def prepare(self, image: np.ndarray, norm: Normalization | None = None) -> np.ndarray:
         """Image (H, W[, C]) -> network input (C_in, H, W) float32, as at training time."""
         x = prepare(image, norm=norm or self.normalization(image), channel=self.channel)
+        x = compress(x, self.card.get("input", {}).get("gamma", 1.0))
         return x[None] if x.ndim == 2 else x
 
     # -- prediction -----------------------------------------------------------------------------

@@ -79,6 +79,8 @@ class TrainConfig:
     invert: str | bool = "auto"    # objects dark on bright: invert (auto | true | false)
     channels: str = "gray"         # network input: gray | hematoxylin (stain-deconvolved RGB)
                                    # | rgb (3 colour planes)
+    gamma: float = 1.0             # input intensities ** gamma, after normalization and
+                                   # augmentation (0.5: square root, lifts dim objects)
     types: list = field(default_factory=list)  # keep only these image types (fluorescence,
                                    # brightfield, histology); empty: all
     bf16: bool = False             # bfloat16 autocast on CPU (slower than float32 on some CPUs:
@@ -97,6 +99,8 @@ class TrainConfig:
         if cfg.channels not in IN_CHANNELS:
             raise ValueError(f"channels must be one of {', '.join(IN_CHANNELS)}, "
                              f"got {cfg.channels!r}")
+        if not 0 < float(cfg.gamma) <= 3:
+            raise ValueError(f"gamma must be in (0, 3], got {cfg.gamma!r}")
         if cfg.representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, "
                              f"got {cfg.representation!r}")
@@ -130,4 +134,4 @@ class TrainConfig:
             **self.to_dict(), "init": str(model.source),
             "network": UNetConfig.from_dict(model.card["architecture"]).to_dict(),
             "representation": representation, "channels": spec.get("channels", self.channels),
-            "invert": spec.get("invert", self.invert)})
+            "invert": spec.get("invert", self.invert), "gamma": spec.get("gamma", 1.0)})

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from cellseg.core.preprocess import compress
 from cellseg.training.augment import (
     NO_AUGMENT,
     AugmentConfig,
@@ -34,12 +35,15 @@ class CropDataset(Dataset):
     images : list of (H, W) or (C_in, H, W) float32 prepared images; labels : matching (H, W)
         int label images.
     weights : relative probability of drawing each image (default: all equal).
+    gamma : the model's input gamma, applied after augmentation (see
+        :func:`cellseg.core.preprocess.compress`), so noise and dimming act on linear
+        intensities, as in a recorded image.
     """
 
     def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], *, patch_size: int = 256,
                  samples_per_epoch: int = 800, augment: AugmentConfig | None = None,
                  object_bias: float = 0.8, seed: int = 0, weights: list[float] | None = None,
-                 separation: float = 0.0, representation: str = "distance"):
+                 separation: float = 0.0, representation: str = "distance", gamma: float = 1.0):
         if len(images) != len(labels) or not images:
             raise ValueError("need as many label images as images, and at least one")
         self.images, self.labels = images, labels
@@ -50,6 +54,7 @@ class CropDataset(Dataset):
         self.seed = seed
         self.separation = separation
         self.representation = representation
+        self.gamma = gamma
         self.epoch = 0
         self._objects = [np.flatnonzero(lab.ravel() > 0) for lab in labels]
         w = np.ones(len(images)) if weights is None else np.asarray(weights, float)
@@ -81,7 +86,7 @@ class CropDataset(Dataset):
             img = stain_jitter(img, rng, aug.stain)
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng)
-        img = intensity(img, rng, aug)
+        img = compress(intensity(img, rng, aug), self.gamma)
         return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation, self.representation)
 
     def __getitem__(self, index: int):

@@ -98,7 +98,8 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
         replace(cfg.network, in_channels=IN_CHANNELS[cfg.channels], out_channels=len(outputs)),
         outputs=outputs, instances=InstanceParams(method=cfg.representation).to_dict(),
         object_diameter=typical_diameter([items.labels[i] for i in tr_idx]),
-        input={"channels": cfg.channels, "invert": cfg.invert, "percentiles": [1.0, 99.8]},
+        input={"channels": cfg.channels, "invert": cfg.invert, "percentiles": [1.0, 99.8],
+               "gamma": cfg.gamma},
         training={"config": cfg.to_dict(), "data": [str(p) for p in data],
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts, "val_ids": [items.ids[i] for i in val_idx]})
@@ -156,7 +157,7 @@ def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
                        samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
                        augment=cfg.augment, object_bias=cfg.object_bias,
                        seed=cfg.seed + 1000 * rank, separation=cfg.separation,
-                       representation=cfg.representation,
+                       representation=cfg.representation, gamma=cfg.gamma,
                        weights=balanced_weights([items.strata[i] for i in tr_idx],
                                                 cfg.type_balance))
 
