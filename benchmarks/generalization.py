@@ -15,9 +15,9 @@ Rows, per source, gray (fluorescence) first:
   levels: signal-to-noise about 3 instead of 11, seeded) for a low-SNR stand-in; the CTC
   GOWT1 movie, which no model trains on (its ground truth outlines 2 nuclei per frame: read
   its SEG, the other columns count the unannotated nuclei as false positives);
-  each with the nuclei model, a previous nuclei model (``--previous-nuclei``: 0.5.0 left out
-  the same sources; 0.4.0 never saw SIM+ or GOWT1 but did train on the 512x640 images) and
-  the Otsu pipeline;
+  each with the nuclei model, other nuclei models (``--previous-nuclei``, repeatable, rows
+  named by folder: 0.5.0 and 0.6.0 left out the same sources; 0.4.0 never saw SIM+ or GOWT1
+  but did train on the 512x640 images) and the Otsu pipeline;
 - the gray nuclei model's own validation split (in-distribution);
 
 - MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
@@ -105,12 +105,12 @@ def gray_sources(max_images: int | None) -> dict[str, list]:
             "CTC GOWT1 01 (unseen; SEG)": gowt1[:max_images]}
 
 
-def gray_rows(nuclei: str, previous: str | None, max_images: int | None) -> None:
+def gray_rows(nuclei: str, previous: list[str], max_images: int | None) -> None:
     """Rows of the gray sources and of the nuclei model's validation split."""
     lab = lambda seg: (lambda im: seg(im).labels)  # noqa: E731
     methods = {"nuclei model": lab(make_segmenter(model=nuclei))}
-    if previous:
-        methods["previous nuclei model"] = lab(make_segmenter(model=previous))
+    for folder in previous:
+        methods[Path(folder).name] = lab(make_segmenter(model=folder))
     methods["otsu pipeline"] = lab(make_segmenter(method="otsu"))
     sources = gray_sources(max_images)
     for source, items in {**sources, **{f"{k} (validation)": v for k, v in
@@ -171,8 +171,9 @@ def main() -> None:
                     help="an H&E model trained without DSB2018 (its 107 colour histology "
                          "images: data he/* only); repeat to compare several")
     ap.add_argument("--nuclei", default="nuclei", help="the gray nuclei model")
-    ap.add_argument("--previous-nuclei", default=None,
-                    help="a previous nuclei model to compare with (folder)")
+    ap.add_argument("--previous-nuclei", action="append", default=[],
+                    help="a previous nuclei model to compare with (folder; rows named by "
+                         "it); repeat to compare several")
     ap.add_argument("--only", choices=["gray", "he"], default=None)
     ap.add_argument("--max-images", type=int, default=None)
     args = ap.parse_args()

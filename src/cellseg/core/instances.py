@@ -88,20 +88,34 @@ def maxima_seeds(dist: np.ndarray, mask: np.ndarray, h: float) -> np.ndarray:
 
 
 FLOW_STEPS = 200  # steps of (at most) one pixel along the flows: the longest path to a centre
+FLOW_CHECK = 20   # every this many steps, pixels that moved at most one pixel stop (settled)
 
 
 def follow_flows(flows: np.ndarray, mask: np.ndarray, steps: int = FLOW_STEPS) -> np.ndarray:
     """(2, N) int final (row, col) of the N ``mask`` pixels (row-major order) after ``steps``
-    Euler steps along ``flows`` ((2, H, W) vectors (y, x), read at the nearest pixel)."""
+    Euler steps along ``flows`` ((2, H, W) vectors (y, x), read at the nearest pixel).
+
+    A pixel that has moved at most one pixel over the last ``FLOW_CHECK`` steps has reached
+    its sink and is no longer followed (about 1.7x faster on nuclei; labels as before but
+    for a few objects in 400)."""
     h, w = mask.shape
     fy, fx = (np.ascontiguousarray(f, np.float32).ravel() for f in flows)
     rows, cols = np.nonzero(mask)
     y, x = rows.astype(np.float32), cols.astype(np.float32)
-    for _ in range(steps):
-        row = np.clip(np.rint(y), 0, h - 1).astype(np.intp)
-        i = row * w + np.clip(np.rint(x), 0, w - 1).astype(np.intp)
-        y += fy[i]
-        x += fx[i]
+    moving = np.arange(len(y))
+    ym, xm = y.copy(), x.copy()
+    for start in range(0, steps, FLOW_CHECK):
+        y0, x0 = ym.copy(), xm.copy()
+        for _ in range(min(FLOW_CHECK, steps - start)):
+            i = (np.clip(np.rint(ym), 0, h - 1).astype(np.intp) * w
+                 + np.clip(np.rint(xm), 0, w - 1).astype(np.intp))
+            ym += fy[i]
+            xm += fx[i]
+        y[moving], x[moving] = ym, xm
+        still = (ym - y0) ** 2 + (xm - x0) ** 2 > 1.0
+        moving, ym, xm = moving[still], ym[still], xm[still]
+        if not len(moving):
+            break
     return np.stack([np.clip(np.rint(y), 0, h - 1), np.clip(np.rint(x), 0, w - 1)]).astype(np.intp)
 
 
