@@ -14,17 +14,16 @@ from cellseg.jobs.segment_batch import run_segment
 from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
 
 # measured with the bundled models and their current thresholds (default --diameter auto):
-# samples DSB 0.303 (0.9.0 he, flows; 0.327 with 0.8.0's, 0.332 with 0.7.0's); fluorescence
-# sample DSB 0.412, AP50 0.652 (the 0.6.0 nuclei model; 0.5.0: 0.407 / 0.609; the 0.4.0 one
-# scored 0.421 / 0.723 on this one image but less on the 97 held-out validation images: DSB
-# 0.582 vs 0.591 (0.5.0) vs 0.604 (0.6.0)); cells model on Usiigaci set41, a validation set it
-# never trained on: AP50 0.851 (0.7.0, flows; 0.6.0, rim seeds: 0.776; 0.5.0: 0.780; 0.4.0:
-# 0.542); he model on the 5 MoNuSeg images of its held-out patients: F1@0.5 0.743, PQ 0.552
-# (0.9.0, flows; 0.8.0, rims: 0.711 / 0.527; 0.7.0: 0.731 / 0.541)
-SAMPLE_DSB_FLOOR = 0.26
-FLUO_DSB_FLOOR = 0.37
-FLUO_AP50_FLOOR = 0.55
-CELLS_AP50_FLOOR = 0.78
+# samples DSB 0.405 (0.10.0 nuclei, square-root input and flows, with 0.9.0 he; 0.303 with
+# 0.6.0 nuclei); fluorescence sample DSB 0.427, AP50 0.667 (0.10.0 nuclei; 0.6.0: 0.412 /
+# 0.652; 0.5.0: 0.407 / 0.609); cells model on Usiigaci set41, a validation set it never
+# trained on: AP50 0.860 (0.10.0; 0.7.0: 0.851; 0.6.0, rim seeds: 0.776; 0.4.0: 0.542); he
+# model on the 5 MoNuSeg images of its held-out patients: F1@0.5 0.743, PQ 0.552 (0.9.0,
+# flows; 0.8.0, rims: 0.711 / 0.527; 0.7.0: 0.731 / 0.541)
+SAMPLE_DSB_FLOOR = 0.35
+FLUO_DSB_FLOOR = 0.38
+FLUO_AP50_FLOOR = 0.60
+CELLS_AP50_FLOOR = 0.80
 HE_MONUSEG_F1_FLOOR = 0.70
 HE_MONUSEG_PQ_FLOOR = 0.51
 

@@ -98,6 +98,15 @@ def test_input_gamma_lifts_dim_objects_alike_in_training_and_prediction():
     assert np.isclose(plain, 0.04, atol=1e-4).any() and np.isclose(lifted, 0.2, atol=1e-3).any()
 
 
+def test_minimum_size_follows_the_resizing():
+    """min_size is tuned at the model's scale: probabilities predicted on an image enlarged 2x
+    (objects half the model's size) and resized back keep objects a quarter that area."""
+    model = TrainedModel.new(UNetConfig(width=4, depth=2),
+                             instances=InstanceParams(min_size=40).to_dict())
+    assert model.params_at(1.0).min_size == 40
+    assert model.params_at(2.0).min_size == 10 and model.params_at(0.5).min_size == 160
+
+
 def test_stain_jitter_restains_tissue_colour_only():
     """HED jitter: strength 0 gives the crop back; otherwise hematoxylin-purple nuclei stay
     darker than the pink stroma and the white background stays near white."""

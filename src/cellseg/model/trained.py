@@ -6,6 +6,7 @@ image. It knows nothing of files: :mod:`cellseg.model.store` loads and saves it,
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -170,7 +171,15 @@ class TrainedModel:
         else:
             factor = self.factor(diameter, shape)
         probs = self.probs(image, factor, **options)
-        return probs_to_labels(probs, self.params), probs
+        return probs_to_labels(probs, self.params_at(factor)), probs
+
+    def params_at(self, factor: float) -> InstanceParams:
+        """The instance parameters for probabilities predicted at ``factor`` x the image's
+        size and resized back: ``min_size`` (pixels, tuned at the model's scale) shrinks
+        by ``factor``**2, so small nuclei of a low-magnification image are kept."""
+        if factor == 1.0:
+            return self.params
+        return replace(self.params, min_size=max(1, round(self.params.min_size / factor ** 2)))
 
     def predict_probs(self, image: np.ndarray, *, diameter: float | str | None = None,
                       **options) -> np.ndarray:
