@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cellseg.core.preprocess import check_gamma
 from cellseg.model.store import load_model, save_model
 
 
@@ -22,8 +23,10 @@ def main() -> None:
                                               "training.input_gamma_trained)")
     ap.add_argument("out", type=Path, help="new model folder")
     args = ap.parse_args()
-    if not 0 < args.gamma <= 3:
-        raise SystemExit(f"error: gamma must be in (0, 3], got {args.gamma}")
+    try:
+        check_gamma(args.gamma)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     model = load_model(args.model)
     spec = model.card.setdefault("input", {})
     model.card.setdefault("training", {})["input_gamma_trained"] = spec.get("gamma", 1.0)

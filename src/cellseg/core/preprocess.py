@@ -144,6 +144,13 @@ def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
     return Normalization(lo, hi, flip)
 
 
+def check_gamma(gamma: float) -> float:
+    """``gamma`` as a float if it is a usable input gamma (0 < gamma <= 3), else ValueError."""
+    if not 0 < float(gamma) <= 3:
+        raise ValueError(f"gamma must be in (0, 3], got {gamma!r}")
+    return float(gamma)
+
+
 def compress(x: np.ndarray, gamma: float = 1.0) -> np.ndarray:
     """A prepared image's intensities raised to ``gamma`` (after clipping below 0), the last
     step of a model's input: with ``gamma`` 0.5 (the square root, which evens out the

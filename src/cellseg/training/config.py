@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cellseg.core.preprocess import IN_CHANNELS
+from cellseg.core.preprocess import IN_CHANNELS, check_gamma
 from cellseg.errors import InputError
 from cellseg.model.unet import UNetConfig
 from cellseg.training.augment import AugmentConfig
@@ -99,8 +99,7 @@ class TrainConfig:
         if cfg.channels not in IN_CHANNELS:
             raise ValueError(f"channels must be one of {', '.join(IN_CHANNELS)}, "
                              f"got {cfg.channels!r}")
-        if not 0 < float(cfg.gamma) <= 3:
-            raise ValueError(f"gamma must be in (0, 3], got {cfg.gamma!r}")
+        check_gamma(cfg.gamma)
         if cfg.representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, "
                              f"got {cfg.representation!r}")
