@@ -75,6 +75,10 @@ def test_dimmed_objects_keep_part_of_their_contrast():
     dimmed = [c for c in cores if c < 0.99]
     assert dimmed and all(0.1 + 0.9 * 0.1 - 1e-3 <= c <= 0.1 + 0.9 * 0.6 + 1e-3 for c in dimmed)
     assert np.allclose(out[lab == 0][:100], 0.1)  # the background stays
+    # a configured range (a few percent of contrast) is honoured
+    out = dim_objects(img, lab, np.random.default_rng(1), contrast=(0.02, 0.05))
+    dimmed = [out[c] for c in centres if out[c] < 0.99]
+    assert dimmed and all(0.1 + 0.9 * 0.02 - 1e-3 <= c <= 0.1 + 0.9 * 0.05 + 1e-3 for c in dimmed)
     # in training crops, dimming changes the image, never the targets
     crops = [CropDataset([img], [lab], patch_size=48, samples_per_epoch=2,
                          augment=AugmentConfig(dim_p=p))[0] for p in (0.0, 1.0)]

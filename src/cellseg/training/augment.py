@@ -31,8 +31,10 @@ class AugmentConfig:
                                  # the model's input normalization does with a noisy image
                                  # (noise peaks set the top: the objects end up dim)
     distractor_p: float = 0.15   # probability of drawing thin random lines / rectangle outlines
-    dim_p: float = 0.0           # probability of dimming some objects of a crop (to 10-60 %
-                                 # of their contrast), so dim nuclei next to bright ones count
+    dim_p: float = 0.0           # probability of dimming some objects of a crop (to a
+                                 # fraction of their contrast drawn from dim_contrast), so dim
+                                 # nuclei next to bright ones count
+    dim_contrast: tuple[float, float] = (0.1, 0.6)  # range of the contrast a dimmed object keeps
     stain: float = 0.0           # colour (3-plane) crops: each stain's amount scaled by
                                  # 1 +- stain and shifted by +- stain x its mean (HED jitter)
 
@@ -102,17 +104,19 @@ def _draw_distractors(img: np.ndarray, rng: np.random.Generator) -> None:
             img[..., rr, cc] = value
 
 
-def dim_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def dim_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                contrast: tuple[float, float] = (0.1, 0.6)) -> np.ndarray:
     """Copy of a prepared (objects bright) (H, W) or (C, H, W) image in which each object, with
-    probability 1/2, keeps only 10-60 % of its contrast over the background median; the mask
-    is softened (Gaussian, sigma 1 px) so no edge is drawn."""
+    probability 1/2, keeps only a fraction of its contrast over the background median, drawn
+    uniformly from ``contrast`` (default 10-60 %); the mask is softened (Gaussian, sigma 1 px)
+    so no edge is drawn."""
     ids = np.unique(labels)
     ids = ids[ids > 0]
     if not len(ids) or not (labels == 0).any():
         return img
     keep = np.ones(int(labels.max()) + 1, np.float32)
     chosen = ids[rng.random(len(ids)) < 0.5]
-    keep[chosen] = rng.uniform(0.1, 0.6, len(chosen))
+    keep[chosen] = rng.uniform(contrast[0], contrast[1], len(chosen))
     weight = ndi.gaussian_filter(keep[labels], 1.0)
     background = np.median(img[..., labels == 0])
     return (background + (img - background) * weight).astype(np.float32)

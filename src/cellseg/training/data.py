@@ -85,7 +85,7 @@ class CropDataset(Dataset):
         if aug.stain > 0 and img.ndim == 3 and img.shape[0] == 3:
             img = stain_jitter(img, rng, aug.stain)
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
-            img = dim_objects(img, lab, rng)
+            img = dim_objects(img, lab, rng, aug.dim_contrast)
         img = compress(intensity(img, rng, aug), self.gamma)
         return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation, self.representation)
 
