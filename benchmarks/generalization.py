@@ -42,6 +42,7 @@ import argparse
 import time
 from pathlib import Path
 
+from cellseg.core import rescale
 from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import dsb_image_type, open_dataset
 from cellseg.model.store import load_model
@@ -176,7 +177,13 @@ def main() -> None:
                          "it); repeat to compare several")
     ap.add_argument("--only", choices=["gray", "he"], default=None)
     ap.add_argument("--max-images", type=int, default=None)
+    ap.add_argument("--tolerance", type=float, default=None,
+                    help="with --diameter auto, resize when objects are off by more than this "
+                         f"(default {rescale.TOLERANCE})")
     args = ap.parse_args()
+    if args.tolerance:
+        rescale.TOLERANCE = args.tolerance
+        print(f"# resize tolerance {rescale.TOLERANCE}x (not the default)")
     print(HEADER)
     if args.only != "he":
         gray_rows(args.nuclei, args.previous_nuclei, args.max_images)

@@ -4,7 +4,8 @@ A network sees objects best at about the size it learnt them (a model's ``object
 in pixels). Images taken at another magnification are resized by ``model diameter / image
 diameter`` before prediction, and the probabilities resized back, so labels and measurements
 stay in the image's own pixels. The image diameter is given by the user or measured from a
-first pass at the native size (``"auto"``).
+first pass at the native size (``"auto"``), and measured again at the size that pass chose
+(``TrainedModel.auto_passes``).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ TOLERANCE = 1.75          # no rescaling while objects are within 1.75x of the m
 FACTOR_LIMITS = (0.25, 4.0)
 MIN_OBJECTS = 3           # "auto" trusts a first pass with at least this many objects
 MAX_PIXELS = 64_000_000   # an image is never enlarged beyond this many pixels
+REFINE_TOLERANCE = 1.25   # "auto": measured again at the chosen size, one more pass while the
+AUTO_PASSES = 3           # new measure is off by more than this; at most this many passes
 
 
 def object_diameter(labels: np.ndarray, min_objects: int = 1) -> float | None:

@@ -20,7 +20,9 @@ from cellseg.core.preprocess import (
     prepare,
 )
 from cellseg.core.rescale import (
+    AUTO_PASSES,
     MIN_OBJECTS,
+    REFINE_TOLERANCE,
     check_diameter,
     object_diameter,
     resize,
@@ -155,23 +157,46 @@ class TrainedModel:
         """((H, W) int32 labels, (C, H, W) float32 probabilities) of an (H, W[, C]) image.
 
         diameter : typical object diameter in this image (pixels); ``"auto"`` measures it on
-            a first pass at the native size; None predicts at the native size. When it
-            differs from :attr:`object_diameter` by more than 1.75x, the image is resized to
-            match for prediction (see :mod:`cellseg.core.rescale`); outputs keep its size.
+            a first pass at the native size, then again at the size chosen (see
+            :meth:`auto_passes`); None predicts at the native size. When it differs from
+            :attr:`object_diameter` by more than 1.75x, the image is resized to match for
+            prediction (see :mod:`cellseg.core.rescale`); outputs keep its size.
         options : as for :meth:`probs`.
         """
-        shape = image.shape[:2]
         if diameter == "auto":
-            probs = self.probs(image, **options)
-            labels = probs_to_labels(probs, self.params)
-            measured = object_diameter(labels, min_objects=MIN_OBJECTS)
-            factor = scale_factor(measured, self.object_diameter, shape=shape)
-            if factor == 1.0:
-                return labels, probs
-        else:
-            factor = self.factor(diameter, shape)
+            return self.auto_passes(image, **options)[1:]
+        factor = self.factor(diameter, image.shape[:2])
         probs = self.probs(image, factor, **options)
         return probs_to_labels(probs, self.params_at(factor)), probs
+
+    def auto_passes(self, image: np.ndarray, **options) -> tuple[float | None, np.ndarray,
+                                                                  np.ndarray]:
+        """(object diameter in pixels or None, labels, probabilities) of an image whose object
+        size is unknown; the diameter, given back as ``diameter``, gives the same labels.
+
+        A first pass at the native size measures the objects. When they call for resizing,
+        the pass at that size measures them again: objects far larger than the model's are
+        often found only in part at the native size (large bright nuclei in broken pieces,
+        dim ones not at all), so the first measure falls short. While the new measure asks
+        for a size more than :data:`REFINE_TOLERANCE` x off the last, one more pass (at most
+        :data:`AUTO_PASSES` in all); the last pass's labels are returned. Images whose objects
+        are near the model's size cost one pass, as before.
+        """
+        shape = image.shape[:2]
+        factor, native = 1.0, None
+        for passes in range(1, AUTO_PASSES + 1):
+            probs = self.probs(image, factor, **options)
+            labels = probs_to_labels(probs, self.params_at(factor))
+            measured = object_diameter(labels, min_objects=MIN_OBJECTS)
+            if factor == 1.0:
+                native = measured
+            if measured is None or passes == AUTO_PASSES:  # too few objects to measure, or
+                break                                       # the last pass: keep this one
+            wanted = scale_factor(measured, self.object_diameter, shape=shape)
+            if max(wanted / factor, factor / wanted) <= REFINE_TOLERANCE:
+                break
+            factor = wanted
+        return (native if factor == 1.0 else self.object_diameter / factor), labels, probs
 
     def params_at(self, factor: float) -> InstanceParams:
         """The instance parameters for probabilities predicted at ``factor`` x the image's
@@ -201,7 +226,6 @@ class TrainedModel:
         return self.labels_and_probs(image, **options)[0]
 
     def measure_diameter(self, image: np.ndarray, **options) -> float | None:
-        """Typical object diameter (pixels) in ``image``, from a pass at its native size; None
-        with fewer than ``MIN_OBJECTS`` objects."""
-        labels = self.labels_and_probs(image, **{**options, "diameter": None})[0]
-        return object_diameter(labels, min_objects=MIN_OBJECTS)
+        """Typical object diameter (pixels) in ``image``, measured as ``diameter="auto"``
+        does (:meth:`auto_passes`); None with fewer than ``MIN_OBJECTS`` objects."""
+        return self.auto_passes(image, **options)[0]
