@@ -67,32 +67,6 @@ def remove_relatively_small(labels: np.ndarray, fraction: float) -> np.ndarray:
     return remove_small(labels, int(fraction * np.median(sizes)))
 
 
-def merge_enclosed(labels: np.ndarray) -> np.ndarray:
-    """Copy of (H, W) ``labels`` in which every object lying wholly inside another object's
-    holes (enclosed by it, touching neither background nor a third object outside it) is
-    merged into that object. Two-dimensional nuclei and cells do not lie inside one another:
-    such pieces are fragments, e.g. flows converging on a bright nucleus's nucleoli."""
-    out = labels.copy()
-    sizes = np.bincount(out.ravel())
-    slices = ndi.find_objects(out)
-    for obj in np.argsort(-sizes[1:], kind="stable") + 1:  # larger objects enclose smaller
-        sl = slices[obj - 1]
-        if sl is None or sizes[obj] == 0:
-            continue
-        crop = out[sl]
-        own = crop == obj
-        inside = ndi.binary_fill_holes(own) & ~own
-        if not inside.any():
-            continue
-        held = np.bincount(crop[inside], minlength=len(sizes))
-        for other in np.nonzero(held)[0]:
-            if other not in (0, obj) and held[other] == sizes[other]:
-                crop[crop == other] = obj
-                sizes[obj] += sizes[other]
-                sizes[other] = 0
-    return out
-
-
 MAXIMA_FLOOR = 0.3  # centre distance (0..1) below which no maximum seeds (maxima)
 
 
@@ -191,9 +165,8 @@ def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> 
 
     Seeds (see :func:`seeds_and_relief`) grow by watershed over the foreground mask
     (probability above ``prob_threshold``). Foreground regions without a seed become objects
-    of their own. Objects inside another's holes are merged into it (:func:`merge_enclosed`).
-    Objects under ``min_size`` pixels, then those under ``min_relative`` times the median
-    object area, are dropped; labels are 1..N.
+    of their own. Objects under ``min_size`` pixels, then those under ``min_relative`` times
+    the median object area, are dropped; labels are 1..N.
     """
     p = params or InstanceParams()
     mask = probs[0] > p.prob_threshold
@@ -206,7 +179,6 @@ def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> 
     if lost.any():
         extra, _ = ndi.label(lost)
         labels = np.where(lost, extra + labels.max(), labels)
-    labels = merge_enclosed(labels)
     if p.min_size > 1:
         labels = remove_small(labels, p.min_size)
     labels = remove_relatively_small(labels, p.min_relative)
