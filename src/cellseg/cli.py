@@ -22,7 +22,7 @@ class Method(str, Enum):
 
 DIAMETER_HELP = ("Typical object diameter in pixels; the image is resized for the model when "
                  "it differs from the model's by over 1.75x. 'auto' measures it on a first "
-                 "pass, 'off' never resizes.")
+                 "pass and again at the size chosen, 'off' never resizes.")
 
 
 def auto_off_or_positive(text: str, option: str, unit: str) -> float | str | None:

@@ -196,7 +196,9 @@ class TrainedModel:
             if max(wanted / factor, factor / wanted) <= REFINE_TOLERANCE:
                 break
             factor = wanted
-        return (native if factor == 1.0 else self.object_diameter / factor), labels, probs
+        if factor == 1.0 and scale_factor(native, self.object_diameter, shape=shape) == 1.0:
+            return native, labels, probs
+        return self.object_diameter / factor, labels, probs  # the size these labels were made at
 
     def params_at(self, factor: float) -> InstanceParams:
         """The instance parameters for probabilities predicted at ``factor`` x the image's
