@@ -157,11 +157,17 @@ def test_fine_tune_starts_from_a_trained_model(dataset, tmp_path):
                                                  trained.net.state_dict().values()))
     assert recorded["weights_sha256"] == trained.card["weights_sha256"]
     cfg = config(tmp_path, 1)
-    cfg.write_text(cfg.read_text() + f"init: {first}\n")
+    cfg.write_text(cfg.read_text() + f"init: {first}\nseed: 3\n")  # other crops, same split
     r = cli("train", dataset, "-o", tmp_path / "second", "--config", cfg, "-q")
     assert r.returncode == 0, r.stderr
     card = json.loads((tmp_path / "second" / "model.json").read_text())
     assert card["training"]["init"]["weights_sha256"] == trained.card["weights_sha256"]
+    assert card["training"]["val_ids"] == trained.card["training"]["val_ids"]
+    assert "validation images" not in r.stderr
+    moved = tmp_path / "moved.yaml"  # another split: the run says it may validate on training
+    moved.write_text(cfg.read_text() + "split_seed: 3\n")
+    r = cli("train", dataset, "-o", tmp_path / "moved", "--config", moved, "-q")
+    assert r.returncode == 0 and "were not in the validation of the model" in r.stderr
     wider = tmp_path / "wider.yaml"  # another network: a clear error naming the model
     wider.write_text(cfg.read_text().replace("width: 4", "width: 8"))
     r = cli("train", dataset, "-o", tmp_path / "third", "--config", wider, "-q")

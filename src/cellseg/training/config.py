@@ -75,7 +75,10 @@ class TrainConfig:
     ema: float = 0.0               # validate and save an exponential moving average of the
                                    # weights, this decay per step (e.g. 0.997; 0: off)
     num_workers: int = 0
-    seed: int = 0
+    seed: int = 0                  # crops, augmentation, initial weights
+    split_seed: int = 0            # validation split (when no val_groups): apart from seed, so
+                                   # that a run with other crops, or a fine-tuning stage with
+                                   # another seed, validates on the images its start did
     invert: str | bool = "auto"    # objects dark on bright: invert (auto | true | false)
     channels: str = "gray"         # network input: gray | hematoxylin (stain-deconvolved RGB)
                                    # | rgb (3 colour planes)

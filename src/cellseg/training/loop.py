@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,19 +105,36 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts, "val_ids": [items.ids[i] for i in val_idx]})
     if cfg.init:
-        model.card["training"]["init"] = start_from(model, cfg.init)
+        model.card["training"]["init"] = start_from(model, cfg.init, items.ids)
     elif cfg.network.encoder != "plain":  # start from ImageNet weights (read here only)
         from cellseg.model.efficientnet import load_imagenet_weights
         model.card["training"]["pretrained_encoder"] = load_imagenet_weights(model.net.encoder)
     return model
 
 
-def start_from(model, name_or_path: str) -> dict:
+def warn_if_validation_moved(source_card: dict, val_ids, data_ids, name) -> int:
+    """Warn when a run started from ``source_card``'s model validates (``val_ids``) on images
+    that model trained on: the run's data (``data_ids``, every image it loaded) hold all the
+    start's validation images, so its other images were the start's training ones (but for
+    left-out sources). Its validation scores would then flatter it and not compare with the
+    start's. Returns how many such images there are (0 for other data, e.g. a user's own)."""
+    before = set(source_card.get("training", {}).get("val_ids") or ())
+    moved = len(set(val_ids) - before) if before and before <= set(data_ids) else 0
+    if moved:
+        warnings.warn(f"{name}: {moved} of the {len(val_ids)} validation images were not in the "
+                      "validation of the model this run starts from (it may have trained on "
+                      "them); keep its split (val_groups, split_seed) to compare", stacklevel=2)
+    return moved
+
+
+def start_from(model, name_or_path: str, data_ids=()) -> dict:
     """Copy the weights of the model ``name_or_path`` (bundled name or folder) into ``model``,
     whose network must be the same. When the outputs differ (e.g. a flows model started from
     a boundary model), every layer is copied but the output layer, of which only the rows of
     the outputs both models have (by name) are. Returns what the card records of it (name,
-    version, its own training time in seconds, and ``new_outputs`` when outputs differ)."""
+    version, its own training time in seconds, and ``new_outputs`` when outputs differ).
+    ``data_ids``: the ids of every image the run loaded (see
+    :func:`warn_if_validation_moved`)."""
     from dataclasses import replace
 
     import torch
@@ -129,6 +147,8 @@ def start_from(model, name_or_path: str) -> dict:
         raise InputError(name_or_path, "cannot start from this model: its architecture "
                          f"{source.card['architecture']} differs from the config's "
                          f"{model.card['architecture']}")
+    warn_if_validation_moved(source.card, model.card.get("training", {}).get("val_ids", ()),
+                             data_ids, name_or_path)
     old, new = list(source.card["outputs"]), list(model.card["outputs"])
     weights = source.net.state_dict()
     recorded = {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
@@ -353,12 +373,12 @@ def train(data: list[str | Path], out_dir: str | Path, config: TrainConfig | Non
     torch.manual_seed(cfg.seed)
     items = load_annotated(list(data), types=cfg.types, quiet=quiet)
     tr_idx, val_idx = split(items, val_groups=cfg.val_groups, val_fraction=cfg.val_fraction,
-                            seed=cfg.seed, leave_out=cfg.leave_out)
+                            seed=cfg.split_seed, leave_out=cfg.leave_out)
     if not tr_idx or not val_idx:
         raise InputError(data[0], f"need images for training and validation, got "
                          f"{len(tr_idx)} and {len(val_idx)} (of {len(items.ids)})")
     dataset = crop_dataset(cfg, items, tr_idx, rank)
-    val_every = sorted(np.random.default_rng(cfg.seed).permutation(val_idx)
+    val_every = sorted(np.random.default_rng(cfg.split_seed).permutation(val_idx)
                        [:cfg.val_max_images].tolist())
     run = start(cfg, new_model(cfg, items, tr_idx, val_idx, data), out, device=device,
                 rank=rank, world=world, resume=resume)
