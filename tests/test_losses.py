@@ -76,3 +76,34 @@ def test_separation_weight_and_weighted_distance_loss():
         logits[:, 1:], target[:, 1:2], reduction="none")
     expected = fg(logits[:, :1], target[:, :1]) + (per_pixel * target[:, 2:]).sum() / target[:, 2:].sum()
     assert float(segmentation_loss(logits, target, fg)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_separation_weight_emphasises_the_flows_where_objects_touch():
+    """A flows model with ``separation``: the flow error counts more where two objects touch,
+    and all-ones weights give the unweighted loss."""
+    import numpy as np
+
+    from cellseg.training.losses import segmentation_loss
+    from cellseg.training.targets import make_targets
+    lab = np.zeros((20, 30), np.int32)
+    lab[5:15, 5:15] = 1
+    lab[5:15, 15:25] = 2
+    target = torch.from_numpy(make_targets(lab, separation=5.0, representation="flows"))[None]
+    assert target.shape[1] == 5
+    fg = get_loss("bce")
+    logits = torch.zeros(1, 4, 20, 30)  # flows predicted as 0 everywhere
+    ones = torch.cat([target[:, :4], torch.ones_like(target[:, :1])], 1)
+    assert float(segmentation_loss(logits, ones, fg)) == pytest.approx(
+        float(segmentation_loss(logits, target[:, :4], fg)), rel=1e-5)
+    # Right flows at the touching border, wrong ones elsewhere: the weighted loss is lower
+    # than the unweighted one, and the other way round.
+    near = torch.from_numpy(target[0, 4].numpy() > 2.0)
+    right_there = target[:, 2:4].clone()
+    right_there[:, :, ~near] = 1 - right_there[:, :, ~near]
+    wrong_there = target[:, 2:4].clone()
+    wrong_there[:, :, near] = 1 - wrong_there[:, :, near]
+    for flows, lower in ((right_there, True), (wrong_there, False)):
+        lg = torch.cat([logits[:, :2], torch.logit(flows.clamp(1e-4, 1 - 1e-4))], 1)
+        weighted = float(segmentation_loss(lg, target, fg))
+        plain = float(segmentation_loss(lg, ones, fg))
+        assert (weighted < plain) == lower

@@ -94,17 +94,19 @@ def segmentation_loss(logits, target, foreground_loss: Callable):
     (2 sigmoid - 1 against 2 target - 1; Cellpose weighs its flow loss the same way).
 
     A target channel beyond the C outputs, when present, weighs each pixel's centre-distance
-    BCE (see ``cellseg.training.targets.separation_weight``), normalised by the weights.
+    BCE and flow error (see ``cellseg.training.targets.separation_weight``), normalised by
+    the weights: where two objects touch, the flows must part.
     """
     n = logits.shape[1]
     loss = foreground_loss(logits[:, :1], target[:, :1])
+    w = target[:, n:n + 1] if target.shape[1] > n else None
     if n == 3:
         loss = loss + foreground_loss(logits[:, 2:3], target[:, 2:3])
     elif n == 4:
         vectors = 2 * torch.sigmoid(logits[:, 2:4]) - 1
-        loss = loss + 5 * F.mse_loss(vectors, 2 * target[:, 2:4] - 1)
-    if target.shape[1] == n:
+        error = (vectors - (2 * target[:, 2:4] - 1)) ** 2
+        loss = loss + 5 * (error.mean() if w is None else (error * w).sum() / (2 * w.sum()))
+    if w is None:
         return loss + bce(logits[:, 1:2], target[:, 1:2])
-    w = target[:, n:n + 1]
     per_pixel = F.binary_cross_entropy_with_logits(logits[:, 1:2], target[:, 1:2], reduction="none")
     return loss + (per_pixel * w).sum() / w.sum()
