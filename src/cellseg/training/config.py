@@ -66,7 +66,8 @@ class TrainConfig:
     val_max_images: int = 80       # validation images scored each epoch (all at the end)
     object_bias: float = 0.8       # share of crops centred on an object pixel
     type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
-    separation: float = 0.0        # extra centre-distance loss weight where objects touch (0: off)
+    separation: float = 0.0        # extra centre-distance (and flow) loss weight where objects
+                                   # touch (0: off)
     representation: str = "distance"  # what the network predicts for the instance step:
                                    # distance (foreground + centre distance) | boundary
                                    # (and each object's rim: for irregular, touching cells)
