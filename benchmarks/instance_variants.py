@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -45,10 +45,7 @@ def split_sinks(min_distance: int):
     from skimage.segmentation import watershed
 
     def flow_seeds(flows, mask, min_size):
-        end = instances.follow_flows(flows, mask)
-        count = np.zeros(mask.shape, np.float32)
-        np.add.at(count, (end[0], end[1]), 1)
-        density = ndi.uniform_filter(count, 5) * 25
+        end, density = instances.end_density(flows, mask)
         sinks, _ = ndi.label(density >= max(min_size, 2))
         peaks = peak_local_max(density, min_distance=min_distance, labels=sinks,
                                threshold_abs=max(min_size, 2), exclude_border=False)
@@ -61,16 +58,6 @@ def split_sinks(min_distance: int):
     return flow_seeds
 
 
-@contextmanager
-def patched(obj, name: str, value):
-    old = getattr(obj, name)
-    setattr(obj, name, value)
-    try:
-        yield
-    finally:
-        setattr(obj, name, old)
-
-
 def variants(model) -> dict:
     """name -> callable (image, truth) -> labels."""
     def auto(image, truth):
@@ -78,12 +65,12 @@ def variants(model) -> dict:
 
     def with_setting(obj, name, value):
         def run(image, truth):
-            with patched(obj, name, value):
+            with patch.object(obj, name, value):
                 return auto(image, truth)
         return run
 
     def true_size(image, truth):
-        with patched(rescale, "TOLERANCE", 1.0):
+        with patch.object(rescale, "TOLERANCE", 1.0):
             return model.labels_and_probs(
                 image, diameter=rescale.object_diameter(truth) or model.object_diameter)[0]
 

@@ -119,14 +119,21 @@ def follow_flows(flows: np.ndarray, mask: np.ndarray, steps: int = FLOW_STEPS) -
     return np.stack([np.clip(np.rint(y), 0, h - 1), np.clip(np.rint(x), 0, w - 1)]).astype(np.intp)
 
 
+def end_density(flows: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((2, N) final positions of the ``mask`` pixels, see :func:`follow_flows`; (H, W)
+    float32 number of them that end in each pixel's 5x5 window)."""
+    end = follow_flows(flows, mask)
+    count = np.zeros(mask.shape, np.float32)
+    np.add.at(count, (end[0], end[1]), 1)
+    return end, ndi.uniform_filter(count, 5) * 25
+
+
 def flow_seeds(flows: np.ndarray, mask: np.ndarray, min_size: int) -> np.ndarray:
     """(H, W) int32 seeds: each ``mask`` pixel labelled with the sink its flow reaches (a
     connected place, counted in 5x5 windows, where at least ``min_size`` pixels end up), 0
     for pixels that reach none."""
-    end = follow_flows(flows, mask)
-    count = np.zeros(mask.shape, np.float32)
-    np.add.at(count, (end[0], end[1]), 1)
-    sinks, _ = ndi.label(ndi.uniform_filter(count, 5) * 25 >= max(min_size, 2))
+    end, density = end_density(flows, mask)
+    sinks, _ = ndi.label(density >= max(min_size, 2))
     seeds = np.zeros(mask.shape, np.int32)
     seeds[mask] = sinks[end[0], end[1]]
     return seeds
