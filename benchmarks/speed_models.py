@@ -8,8 +8,11 @@ at its native size (``diameter=None``, one pass): ONNX Runtime (the CPU default)
 float32, and PyTorch under ``torch.autocast("cpu", bfloat16)``; the cells frame also as
 `cellseg segment`/`track` run it by default (``diameter="auto"``: a measuring pass, and a
 second pass when the cells are far from the model's size).
-Also the training step of the U-Net (width 16, batch 8 of 192 x 192 crops) in float32 and
-bfloat16, which decided that the configs train in float32 on this CPU.
+Also, for base widths 16, 24 and 32 (random weights: the cost is the same), the network
+alone on a 1024 x 1024 image (ONNX Runtime float32, PyTorch float32 and bfloat16) and its
+training step (batch 8 of 192 x 192 crops) in float32 and bfloat16, which decide whether a
+config sets ``bf16: true`` and how wide a network the speed targets allow on this CPU (the
+CPU's bfloat16 instructions are printed first: AMX makes bfloat16 much faster).
 """
 from __future__ import annotations
 
@@ -63,6 +66,7 @@ def main() -> None:
                                  .glob("*.jpg"))[0])
     phase = read_image(ROOT.parent / "shared/data/usiigaci/set41/raw.tif")
     images = {"nuclei": gray, "he": he_image, "cells": phase}
+    print(cpu_bf16_flags())
     print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
     for name in args.models:
         image, model = images[name], load_model(name)
@@ -78,23 +82,52 @@ def main() -> None:
             print(f"{label}, {'default (auto)':<16} {s:6.2f} s")
     if args.no_training:
         return
+    from cellseg.model.onnx import onnx_predictor
     from cellseg.model.unet import UNet, UNetConfig
-    net = UNet(UNetConfig(width=16, depth=4)).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), 1e-3)
+    image = torch.rand(1, 1, 1024, 1024).contiguous(memory_format=torch.channels_last)
     x = torch.rand(8, 1, 192, 192).contiguous(memory_format=torch.channels_last)
     y = (torch.rand(8, 2, 192, 192) > 0.5).float()
-    for bf16 in (False, True):
-        def step():
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                out = net(x)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.float(), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        s = best_of(step, args.repeat)
-        print(f"training step, width 16, 8 x 192^2, {'bfloat16' if bf16 else 'float32':<9} "
-              f"{s:6.2f} s ({8 / s:.1f} crops/s)")
+    for width in (16, 24, 32):
+        net = UNet(UNetConfig(width=width, depth=4)).to(memory_format=torch.channels_last)
+        net.eval()
+        onnx = onnx_predictor(net)
+        s = best_of(lambda: onnx(image.numpy()), args.repeat)
+        print(f"network alone, width {width}, 1024x1024, {'onnx float32':<16} {s:6.2f} s")
+        for bf16 in (False, True):
+            def infer():
+                with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16,
+                                                            enabled=bf16):
+                    net(image)
+            s = best_of(infer, args.repeat)
+            kind = "torch bfloat16" if bf16 else "torch float32"
+            print(f"network alone, width {width}, 1024x1024, {kind:<16} {s:6.2f} s")
+        net.train()
+        opt = torch.optim.AdamW(net.parameters(), 1e-3)
+        for bf16 in (False, True):
+            def step():
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    out = net(x)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(out.float(), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            s = best_of(step, args.repeat)
+            print(f"training step, width {width}, 8 x 192^2, "
+                  f"{'bfloat16' if bf16 else 'float32':<9} {s:6.2f} s ({8 / s:.1f} crops/s)")
 
+
+def cpu_bf16_flags() -> str:
+    """The CPU's model name and its bfloat16 instruction sets (Linux /proc/cpuinfo)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU unknown"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
+                 if line.startswith("model name")), "CPU unknown")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
+                  if line.startswith("flags")), [])
+    have = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name}; bfloat16 instructions: {', '.join(have) or 'none'}"
 
 if __name__ == "__main__":
     main()

@@ -168,9 +168,16 @@ def test_fine_tune_starts_from_a_trained_model(dataset, tmp_path):
     moved.write_text(cfg.read_text() + "split_seed: 3\n")
     r = cli("train", dataset, "-o", tmp_path / "moved", "--config", moved, "-q")
     assert r.returncode == 0 and "were not in the validation of the model" in r.stderr
-    wider = tmp_path / "wider.yaml"  # another network: a clear error naming the model
+    wider = tmp_path / "wider.yaml"  # a wider network starts from the model, widened
     wider.write_text(cfg.read_text().replace("width: 4", "width: 8"))
-    r = cli("train", dataset, "-o", tmp_path / "third", "--config", wider, "-q")
+    r = cli("train", dataset, "-o", tmp_path / "wide", "--config", wider, "-q")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "wide" / "model.json").read_text())
+    assert card["architecture"]["width"] == 8
+    assert card["training"]["init"]["widened"] == "width 4 -> 8"
+    deeper = tmp_path / "deeper.yaml"  # another network: a clear error naming the model
+    deeper.write_text(cfg.read_text().replace("depth: 2", "depth: 3"))
+    r = cli("train", dataset, "-o", tmp_path / "third", "--config", deeper, "-q")
     assert r.returncode == 2 and f"{first}: cannot start from this model" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     # --init takes the network from the model, whatever the config says

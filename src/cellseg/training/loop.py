@@ -142,18 +142,26 @@ def start_from(model, name_or_path: str, data_ids=()) -> dict:
     from cellseg.model.store import load_model
     from cellseg.model.unet import UNetConfig
     source = load_model(name_or_path)
-    network = lambda card: replace(UNetConfig.from_dict(card["architecture"]), out_channels=0)  # noqa: E731
-    if network(source.card) != network(model.card):
+    network = lambda card, **kw: replace(UNetConfig.from_dict(card["architecture"]),  # noqa: E731
+                                         out_channels=0, **kw)
+    target = network(model.card)
+    wider = (target.encoder == "plain" and network(source.card).width < target.width
+             and network(source.card, width=target.width) == target)
+    if network(source.card) != target and not wider:
         raise InputError(name_or_path, "cannot start from this model: its architecture "
                          f"{source.card['architecture']} differs from the config's "
-                         f"{model.card['architecture']}")
+                         f"{model.card['architecture']} (only a wider base width may differ)")
     warn_if_validation_moved(source.card, model.card.get("training", {}).get("val_ids", ()),
                              data_ids, name_or_path)
     old, new = list(source.card["outputs"]), list(model.card["outputs"])
-    weights = source.net.state_dict()
     recorded = {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
                 "weights_sha256": source.card.get("weights_sha256"),
                 "seconds": source.card.get("training", {}).get("seconds")}
+    if wider:
+        from cellseg.model.widen import widen_unet
+        recorded["widened"] = f"width {source.net.cfg.width} -> {target.width}"
+        source.net = widen_unet(source.net.cpu(), target.width)
+    weights = source.net.state_dict()
     if old == new:
         model.net.load_state_dict(weights)
         return recorded
