@@ -35,19 +35,6 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
-def bf16_predictor(model):
-    """A tile predictor running the network under CPU bfloat16 autocast."""
-    import torch
-    net = model.net.eval().to(memory_format=torch.channels_last)
-
-    def predict(tiles):
-        x = torch.from_numpy(np.ascontiguousarray(tiles)).contiguous(
-            memory_format=torch.channels_last)
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            return torch.sigmoid(net(x)).float().numpy()
-    return predict
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -74,7 +61,6 @@ def main() -> None:
         for backend in ("onnx", "torch"):
             s = best_of(lambda: model.segment(image, diameter=None, backend=backend), args.repeat)
             print(f"{label}, {backend + ' float32':<16} {s:6.2f} s")
-        model._predictors["bf16"] = bf16_predictor(model)
         s = best_of(lambda: model.segment(image, diameter=None, backend="bf16"), args.repeat)
         print(f"{label}, {'torch bfloat16':<16} {s:6.2f} s")
         if name == "cells":

@@ -38,7 +38,8 @@ class SegmentOptions:
         only and keep both for every later one (the frames of a movie).
     tile, overlap : sliding-window tile side and overlap (pixels).
     tta : average 8 flips/rotations (about 8x slower).
-    backend : "auto" (ONNX Runtime on CPU when available), "torch" or "onnx".
+    backend : "auto" (ONNX Runtime on CPU when available), "torch", "onnx" or "bf16" (PyTorch
+        under CPU bfloat16 autocast).
     probs : also return the (H, W) foreground probability (unet only).
     """
 

@@ -95,14 +95,15 @@ class TrainedModel:
         """Callable mapping (N, 1, t, t) float32 tiles to (N, C, t, t) probabilities (C: the
         model's ``outputs``).
 
-        backend : "torch", "onnx" (ONNX Runtime, CPU) or "auto" (ONNX Runtime on CPU when it
-            is installed and the export works, else PyTorch).
+        backend : "torch", "onnx" (ONNX Runtime, CPU), "bf16" (PyTorch under CPU bfloat16
+            autocast: fast where the CPU has AMX) or "auto" (ONNX Runtime on CPU when it is
+            installed and the export works, else PyTorch).
         """
         import torch
         net = self.net.eval()
         cuda = self.device.startswith("cuda")
-        if backend not in ("auto", "torch", "onnx"):
-            raise ValueError(f"backend must be auto, torch or onnx, got {backend!r}")
+        if backend not in ("auto", "torch", "onnx", "bf16"):
+            raise ValueError(f"backend must be auto, torch, onnx or bf16, got {backend!r}")
         if backend == "onnx" or (backend == "auto" and not cuda):
             try:
                 from cellseg.model.onnx import onnx_predictor
@@ -114,13 +115,15 @@ class TrainedModel:
                 warnings.warn(f"ONNX Runtime unavailable ({exc}); using PyTorch")
         if not cuda:
             net = net.to(memory_format=torch.channels_last)
+        autocast = {"device_type": "cuda", "dtype": torch.float16} if cuda else \
+            {"device_type": "cpu", "dtype": torch.bfloat16, "enabled": backend == "bf16"}
 
         def predict(tiles: np.ndarray) -> np.ndarray:
             x = torch.from_numpy(np.ascontiguousarray(tiles)).to(self.device)
             if not cuda:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.inference_mode(), torch.autocast("cuda", enabled=cuda):
-                return torch.sigmoid(net(x)).float().cpu().numpy()
+            with torch.inference_mode(), torch.autocast(**autocast):
+                return torch.sigmoid(net(x).float()).cpu().numpy()
         return predict
 
     def factor(self, diameter: float | None, shape: tuple[int, int]) -> float:
