@@ -87,8 +87,8 @@ class TrainConfig:
                                    # augmentation (0.5: square root, lifts dim objects)
     types: list = field(default_factory=list)  # keep only these image types (fluorescence,
                                    # brightfield, histology); empty: all
-    bf16: bool = False             # bfloat16 autocast on CPU (slower than float32 on some CPUs:
-                                   # measure with benchmarks/speed.py)
+    bf16: bool = False             # bfloat16 autocast on CPU (2-3x faster with AMX, slower on
+                                   # some CPUs: measure with benchmarks/speed_models.py)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod

@@ -129,7 +129,9 @@ def warn_if_validation_moved(source_card: dict, val_ids, data_ids, name) -> int:
 
 def start_from(model, name_or_path: str, data_ids=()) -> dict:
     """Copy the weights of the model ``name_or_path`` (bundled name or folder) into ``model``,
-    whose network must be the same. When the outputs differ (e.g. a flows model started from
+    whose network must be the same or a wider one of the same depth (then the model is first
+    widened without changing its output, see :mod:`cellseg.model.widen`, and the record says
+    so: ``widened``). When the outputs differ (e.g. a flows model started from
     a boundary model), every layer is copied but the output layer, of which only the rows of
     the outputs both models have (by name) are. Returns what the card records of it (name,
     version, its own training time in seconds, and ``new_outputs`` when outputs differ).
