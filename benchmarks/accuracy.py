@@ -30,12 +30,13 @@ DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",
         "cells": ROOT.parent / "shared/data/usiigaci"}
 
 
-def segment_with(model, tta: bool, diameter, instances: dict | None = None):
+def segment_with(model, tta: bool, diameter, instances: dict | None = None,
+                 backend: str = "auto"):
     """A function segmenting an image with ``model`` (with the instance-step parameters
-    ``instances`` instead of its own, if given)."""
+    ``instances`` instead of its own, if given) through ``backend``."""
     if instances is not None:
         model = model.with_instances(instances)
-    return lambda im: model.segment(im, tta=tta, diameter=diameter)
+    return lambda im: model.segment(im, tta=tta, diameter=diameter, backend=backend)
 
 
 def main() -> None:
@@ -45,6 +46,8 @@ def main() -> None:
     ap.add_argument("--also", action="append", default=[],
                     help="another model (bundled name or folder) scored on the same images")
     ap.add_argument("--tta", action="store_true")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also a row for the model under CPU bfloat16 autocast (backend bf16)")
     ap.add_argument("--diameter", default="auto",
                     help="object diameter in pixels, auto (the default of cellseg segment) or off")
     args = ap.parse_args()
@@ -57,6 +60,8 @@ def main() -> None:
     items = [it for it in open_dataset(data) if it.id in val_ids]
     is_dsb = detect_layout(data) == "dsb"
     methods = {"model": segment_with(model, args.tta, diameter)}
+    if args.bf16:
+        methods["model, bfloat16"] = segment_with(model, args.tta, diameter, backend="bf16")
     for step, params in model.card.get("instances_by_method", {}).items():
         methods[f"model, {step} seeds"] = segment_with(model, args.tta, diameter, params)
     for other in args.also:
