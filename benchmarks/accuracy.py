@@ -4,6 +4,7 @@
     python benchmarks/accuracy.py --model cells     # Usiigaci sets 41-45
     python benchmarks/accuracy.py --model cells --also runs/cells_v040   # and another model
     python benchmarks/accuracy.py --diameter off    # no object-size rescaling
+    python benchmarks/accuracy.py --bf16            # also under CPU bfloat16 autocast
 
 The validation images are the ones listed in the model card (``training.val_ids``), read from
 the dataset the model was trained on. Prints one table: DSB2018 score, AP@0.5 (pooled),
