@@ -40,7 +40,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--models", nargs="+", default=["nuclei", "he", "cells"])
-    ap.add_argument("--no-training", action="store_true", help="skip the training step")
+    ap.add_argument("--no-training", action="store_true",
+                    help="skip the per-width network and training-step figures")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(args.threads)
@@ -114,6 +115,7 @@ def cpu_bf16_flags() -> str:
                   if line.startswith("flags")), [])
     have = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     return f"{name}; bfloat16 instructions: {', '.join(have) or 'none'}"
+
 
 if __name__ == "__main__":
     main()
