@@ -20,6 +20,15 @@ class Method(str, Enum):
     otsu = "otsu"
 
 
+class Backend(str, Enum):
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
+    bf16 = "bf16"
+
+
+BACKEND_HELP = ("How the network runs: auto (bfloat16 on CPUs with AMX-BF16, else ONNX "
+                "Runtime float32), onnx (float32: the same labels on every CPU), torch, bf16.")
 DIAMETER_HELP = ("Typical object diameter in pixels; the image is resized for the model when "
                  "it differs from the model's by over 1.75x. 'auto' measures it on a first "
                  "pass and again at the size chosen, 'off' never resizes.")
@@ -73,6 +82,7 @@ def segment(
     tile: int = typer.Option(1024, help="Tile size in pixels; smaller images are predicted whole."),
     overlap: int = typer.Option(128, help="Overlap of neighbouring tiles in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (8x slower)."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
     diameter: str = typer.Option("auto", help=DIAMETER_HELP + " Unet only."),
     block_size: int = typer.Option(2048, help="Huge TIFFs (over 60 megapixels) are segmented "
                                    "in blocks of this many pixels a side."),
@@ -102,6 +112,7 @@ def segment(
     try:
         result = run_segment(inputs, output, method=method.value, model=model, channel=channel,
                              pixel_size=parse_pixel_size(pixel_size), tile=tile, overlap=overlap, tta=tta,
+                             backend=backend.value,
                              diameter=parse_diameter(diameter), redo=redo, quiet=quiet,
                              save_probs=save_probs, client=client, block=block_size,
                              rois=rois, geojson=geojson, ome_zarr=ome_zarr)
@@ -243,6 +254,7 @@ def track(
     tile: int = typer.Option(1024, help="Tile size in pixels."),
     overlap: int = typer.Option(128, help="Tile overlap in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation."),
+    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
     diameter: str = typer.Option("auto", help=DIAMETER_HELP + " Measured on the first frame "
                                  "and kept for the whole movie. Unet only."),
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
@@ -255,7 +267,8 @@ def track(
     try:
         shape = parse_grid(grid) if grid else None
         segmenter = make_segmenter(method=method.value, model=model, tile=tile, overlap=overlap,
-                                   tta=tta, diameter=parse_diameter(diameter), same_scale=True)
+                                   tta=tta, backend=backend.value,
+                                   diameter=parse_diameter(diameter), same_scale=True)
         tracks = run_track(movie, output, segmenter, grid=shape, fill_wells=fill_wells,
                            max_gap=max_gap, channel=channel, quiet=quiet)
         if compare:

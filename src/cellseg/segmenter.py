@@ -38,8 +38,10 @@ class SegmentOptions:
         only and keep both for every later one (the frames of a movie).
     tile, overlap : sliding-window tile side and overlap (pixels).
     tta : average 8 flips/rotations (about 8x slower).
-    backend : "auto" (ONNX Runtime on CPU when available), "torch", "onnx" or "bf16" (PyTorch
-        under CPU bfloat16 autocast).
+    backend : "auto" (bfloat16 on a CPU with AMX-BF16, else ONNX Runtime when available),
+        "torch", "onnx" or "bf16" (PyTorch under CPU bfloat16 autocast); see
+        :meth:`cellseg.model.TrainedModel.tile_predictor`. "onnx" gives the same labels on
+        every CPU.
     probs : also return the (H, W) foreground probability (unet only).
     """
 
@@ -200,9 +202,12 @@ def make_segmenter(opts: SegmentOptions | None = None, **changes) -> Segmenter:
     (2, 'otsu')
     """
     from cellseg.core.rescale import check_diameter
+    from cellseg.model.trained import BACKENDS
     opts = replace(opts or SegmentOptions(), **changes)
     if opts.method not in METHODS:
         raise ValueError(f"unknown method {opts.method!r}; choose unet or otsu")
+    if opts.backend not in BACKENDS:
+        raise ValueError(f"unknown backend {opts.backend!r}; choose {', '.join(BACKENDS)}")
     if opts.method == "otsu" and opts.probs:
         raise ValueError("probability maps need --method unet")
     if opts.diameter != AUTO:

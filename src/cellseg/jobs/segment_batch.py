@@ -158,7 +158,7 @@ def plan(paths: list[Path], out: Path, redo: bool, result: RunResult, log) -> li
 def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "unet",
                 model: str | Path | None = None, channel: int | None = None,
                 pixel_size: float | str | None = "auto", tile: int = DEFAULT_TILE,
-                overlap: int = DEFAULT_OVERLAP, tta: bool = False,
+                overlap: int = DEFAULT_OVERLAP, tta: bool = False, backend: str = "auto",
                 diameter: float | str | None = "auto", redo: bool = False,
                 quiet: bool = False, save_probs: bool = False, client=None,
                 block: int = BatchOptions.block, large_pixels: int = BatchOptions.large_pixels,
@@ -168,8 +168,8 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
 
     Parameters
     ----------
-    method, model, tile, overlap, tta, diameter : see :class:`cellseg.segmenter.SegmentOptions`
-        (model None: chosen per image).
+    method, model, tile, overlap, tta, backend, diameter : see
+        :class:`cellseg.segmenter.SegmentOptions` (model None: chosen per image).
     channel : channel (0-based) of multi-channel images.
     pixel_size : µm per pixel; "auto" (default) reads it from each file (OME-TIFF, ImageJ
         TIFF) when it is recorded there; None: pixels only.
@@ -192,7 +192,7 @@ def run_segment(inputs: list[str | Path], out: str | Path, *, method: str = "une
     out = Path(out)
     seg = SegmentOptions(method=method, model=None if model is None else str(model),
                          diameter=diameter, tta=tta, probs=save_probs, tile=tile,
-                         overlap=overlap)
+                         overlap=overlap, backend=backend)
     opts = BatchOptions(seg, channel, pixel_size, block, large_pixels, rois, geojson, ome_zarr)
     result = RunResult()
     paths: list[Path] = []

@@ -223,7 +223,7 @@ def central_window(array, side: int) -> np.ndarray:
 
 def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | None = None,
                   block: int = 2048, margin: int = 128, tile: int = DEFAULT_TILE,
-                  overlap: int = DEFAULT_OVERLAP, tta: bool = False,
+                  overlap: int = DEFAULT_OVERLAP, tta: bool = False, backend: str = "auto",
                   diameter: float | str | None = "auto", channel: int | None = None,
                   pixel_size: float | None = None, quiet: bool = False, client=None,
                   keep_zarr: bool = False, ome_zarr: bool = False) -> dict:
@@ -240,7 +240,7 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
         Dask ``client``: workers load models by name).
     stem : output name (default the file's stem).
     block, margin : core block side and context on every side (pixels).
-    tile, overlap, tta, diameter : as for :class:`cellseg.segmenter.SegmentOptions`; the
+    tile, overlap, tta, backend, diameter : as for :class:`cellseg.segmenter.SegmentOptions`; the
         model and an "auto" diameter are fixed once, on a central window of ``block`` pixels.
     channel : channel (0-based) of a multi-channel image.
     client : a ``dask.distributed.Client``; the blocks are then segmented by its workers,
@@ -268,7 +268,7 @@ def segment_large(path: str | Path, out: str | Path, model=None, *, stem: str | 
     if model in (None, AUTO):  # one model for the whole image, chosen on the subsample
         model = choose_model(sample)
     seg = make_segmenter(SegmentOptions(model=model, tile=tile, overlap=overlap, tta=tta,
-                                        diameter=diameter))
+                                        backend=backend, diameter=diameter))
     norm = seg.normalization(sample)
     seg = seg.bound(central_window(array, block), norm)
     run_blocks = None if client is None else partial(
@@ -319,7 +319,8 @@ def segment_huge(path: Path, out: Path, stem: str, opts) -> tuple[pd.DataFrame, 
     px, source = resolve_pixel_size(opts.pixel_size, path)
     with client_in_task() as client:
         res = segment_large(path, out, s.model, stem=stem, block=opts.block, tile=s.tile,
-                            overlap=s.overlap, tta=s.tta, diameter=s.diameter,
+                            overlap=s.overlap, tta=s.tta, backend=s.backend,
+                            diameter=s.diameter,
                             channel=opts.channel, pixel_size=px, quiet=True, client=client,
                             ome_zarr=opts.ome_zarr)
     labels = open_lazy(res["labels"])

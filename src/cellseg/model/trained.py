@@ -37,6 +37,20 @@ from cellseg.core.tiling import (
 )
 from cellseg.model.card import FORMAT
 
+BACKENDS = ("auto", "torch", "onnx", "bf16")
+
+
+def cpu_has_amx_bf16() -> bool:
+    """Whether this CPU has AMX-BF16 matrix instructions (Intel Xeon since Sapphire Rapids),
+    on which bfloat16 inference runs the bundled models faster than float32 ONNX Runtime
+    (``benchmarks/speed_models.py``). Without AMX, bfloat16 is emulated or runs on AVX-512
+    BF16 dot products only, and earlier machines measured it slower than float32."""
+    import torch
+    try:
+        return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
+    except Exception:  # an older PyTorch without the query: stay with float32
+        return False
+
 
 class TrainedModel:
     """A U-Net (``net``) and its model card (``card``: a dict, see :mod:`cellseg.model.card`)."""
@@ -95,15 +109,19 @@ class TrainedModel:
         """Callable mapping (N, 1, t, t) float32 tiles to (N, C, t, t) probabilities (C: the
         model's ``outputs``).
 
-        backend : "torch", "onnx" (ONNX Runtime, CPU), "bf16" (PyTorch under CPU bfloat16
-            autocast: fast where the CPU has AMX) or "auto" (ONNX Runtime on CPU when it is
-            installed and the export works, else PyTorch).
+        backend : one of :data:`BACKENDS`: "torch", "onnx" (ONNX Runtime, CPU), "bf16"
+            (PyTorch under CPU bfloat16 autocast) or "auto": on a CPU with AMX-BF16
+            instructions "bf16" (faster there, same validation scores), on other CPUs ONNX
+            Runtime when it is installed and the export works, else PyTorch; float16 autocast
+            on CUDA.
         """
         import torch
         net = self.net.eval()
         cuda = self.device.startswith("cuda")
-        if backend not in ("auto", "torch", "onnx", "bf16"):
-            raise ValueError(f"backend must be auto, torch, onnx or bf16, got {backend!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend == "auto" and not cuda and cpu_has_amx_bf16():
+            backend = "bf16"
         if backend == "onnx" or (backend == "auto" and not cuda):
             try:
                 from cellseg.model.onnx import onnx_predictor
@@ -137,7 +155,7 @@ class TrainedModel:
         [, object rims]) of an (H, W[, C]) image, predicted at ``factor`` x its size and resized back.
 
         tile, overlap : sliding-window tile side and overlap (pixels); tta : average of 8
-        flips/rotations; backend : "auto", "torch" or "onnx"; norm : a fixed intensity mapping
+        flips/rotations; backend : see :meth:`tile_predictor`; norm : a fixed intensity mapping
         (for the blocks of a huge image; default: this image's own).
         """
         if backend not in self._predictors:
