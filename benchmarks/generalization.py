@@ -184,6 +184,9 @@ def main() -> None:
     if args.tolerance:
         rescale.TOLERANCE = args.tolerance
         print(f"# resize tolerance {rescale.TOLERANCE}x (not the default)")
+    from cellseg.model.trained import cpu_has_amx_bf16
+    print("# default backend on this CPU: "
+          + ("torch bfloat16 (AMX-BF16)" if cpu_has_amx_bf16() else "onnx float32"))
     print(HEADER)
     if args.only != "he":
         gray_rows(args.nuclei, args.previous_nuclei, args.max_images)
