@@ -25,7 +25,6 @@ from cellseg.core.classical import segment_otsu
 from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import detect_layout, dsb_image_type, open_dataset
 from cellseg.model.store import load_model
-from cellseg.model.trained import cpu_has_amx_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = {"nuclei": ROOT.parent / "shared/data/dsb2018/stage1_train",
@@ -85,8 +84,7 @@ def main() -> None:
             scores[name]["all"].append(s)
             scores[name][kind].append(s)
     print(f"model {args.model}: {len(items)} validation images of {data.name}, diameter "
-          f"{args.diameter}{', TTA' if args.tta else ''}; default backend on this CPU: "
-          f"{'torch bfloat16 (AMX-BF16)' if cpu_has_amx_bf16() else 'onnx float32'}")
+          f"{args.diameter}{', TTA' if args.tta else ''}")
     print(f"{'method':<24}{'subset':<16}{'images':>7}{'DSB':>8}{'AP50':>8}{'F1@50':>8}"
           f"{'pixIoU':>8}{'Dice':>8}{'countMAE':>10}{'img/s':>8}")
     kinds = sorted(k for k in scores["model"] if k != "all")

@@ -46,10 +46,15 @@ from cellseg.core import rescale
 from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import dsb_image_type, open_dataset
 from cellseg.model.store import load_model
-from cellseg.segmenter import make_segmenter
+from cellseg.segmenter import make_segmenter as default_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+
+
+def make_segmenter(**options):
+    """The segmenter for ``options`` under the backend chosen with --backend."""
+    return default_segmenter(backend=BACKEND, **options)
 
 
 def score(segment, items) -> tuple[dict, float]:
@@ -71,6 +76,7 @@ def row(source: str, method: str, s: dict, sec: float) -> str:
 
 HEADER = (f"{'source':<32}{'method':<34}{'imgs':>5}{'DSB':>7}{'AP50':>7}{'F1@50':>7}{'PQ':>7}"
           f"{'AJI':>7}{'SEG':>7}{'countMAE':>9}{'pred/true':>9}{'s/img':>7}")
+BACKEND = "auto"  # --backend: how the networks run (auto: ONNX Runtime float32 on CPU)
 NOISE_SIGMA = 20.0  # gray levels added to SIM+ frames for the low-SNR rows
 
 
@@ -155,7 +161,7 @@ def left_out_methods(model_path: str) -> dict:
     extra = {"boundary": "+rims", "flow_x": "+flows"}  # by the network's last output
     net += extra.get(card["outputs"][-1], "")
     name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"
-    segment = lambda m: (lambda im: m.segment(im, diameter="auto"))  # noqa: E731
+    segment = lambda m: (lambda im: m.segment(im, diameter="auto", backend=BACKEND))  # noqa: E731
     by_method = card.get("instances_by_method")
     if not by_method:
         return {name: segment(model)}
@@ -176,17 +182,20 @@ def main() -> None:
                     help="a previous nuclei model to compare with (folder; rows named by "
                          "it); repeat to compare several")
     ap.add_argument("--only", choices=["gray", "he"], default=None)
+    ap.add_argument("--backend", choices=["auto", "onnx", "torch", "bf16"], default="auto",
+                    help="how the networks run (bf16: CPU bfloat16 autocast)")
     ap.add_argument("--max-images", type=int, default=None)
     ap.add_argument("--tolerance", type=float, default=None,
                     help="with --diameter auto, resize when objects are off by more than this "
                          f"(default {rescale.TOLERANCE})")
     args = ap.parse_args()
+    global BACKEND
+    BACKEND = args.backend
+    if args.backend != "auto":
+        print(f"# backend {args.backend} (not the default)")
     if args.tolerance:
         rescale.TOLERANCE = args.tolerance
         print(f"# resize tolerance {rescale.TOLERANCE}x (not the default)")
-    from cellseg.model.trained import cpu_has_amx_bf16
-    print("# default backend on this CPU: "
-          + ("torch bfloat16 (AMX-BF16)" if cpu_has_amx_bf16() else "onnx float32"))
     print(HEADER)
     if args.only != "he":
         gray_rows(args.nuclei, args.previous_nuclei, args.max_images)

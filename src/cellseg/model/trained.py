@@ -40,18 +40,6 @@ from cellseg.model.card import FORMAT
 BACKENDS = ("auto", "torch", "onnx", "bf16")
 
 
-def cpu_has_amx_bf16() -> bool:
-    """Whether this CPU has AMX-BF16 matrix instructions (Intel Xeon since Sapphire Rapids),
-    on which bfloat16 inference runs the bundled models faster than float32 ONNX Runtime
-    (``benchmarks/speed_models.py``). Without AMX, bfloat16 is emulated or runs on AVX-512
-    BF16 dot products only, and earlier machines measured it slower than float32."""
-    import torch
-    try:
-        return bool(torch.cpu.get_capabilities().get("amx_bf16", False))
-    except Exception:  # an older PyTorch without the query: stay with float32
-        return False
-
-
 class TrainedModel:
     """A U-Net (``net``) and its model card (``card``: a dict, see :mod:`cellseg.model.card`)."""
 
@@ -110,18 +98,15 @@ class TrainedModel:
         model's ``outputs``).
 
         backend : one of :data:`BACKENDS`: "torch", "onnx" (ONNX Runtime, CPU), "bf16"
-            (PyTorch under CPU bfloat16 autocast) or "auto": on a CPU with AMX-BF16
-            instructions "bf16" (faster there, same validation scores), on other CPUs ONNX
-            Runtime when it is installed and the export works, else PyTorch; float16 autocast
-            on CUDA.
+            (PyTorch under CPU bfloat16 autocast: faster on CPUs with AMX-BF16, labels differ
+            slightly by CPU) or "auto" (on CPU ONNX Runtime float32 when it is installed and
+            the export works, else PyTorch; float16 autocast on CUDA).
         """
         import torch
         net = self.net.eval()
         cuda = self.device.startswith("cuda")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if backend == "auto" and not cuda and cpu_has_amx_bf16():
-            backend = "bf16"
         if backend == "onnx" or (backend == "auto" and not cuda):
             try:
                 from cellseg.model.onnx import onnx_predictor
