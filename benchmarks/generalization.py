@@ -46,15 +46,16 @@ from cellseg.core import rescale
 from cellseg.core.metrics import image_scores, summarize
 from cellseg.io.datasets import dsb_image_type, open_dataset
 from cellseg.model.store import load_model
-from cellseg.segmenter import make_segmenter as default_segmenter
+from cellseg.model.trained import BACKENDS
+from cellseg.segmenter import make_segmenter
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
 
-def make_segmenter(**options):
+def segmenter(**options):
     """The segmenter for ``options`` under the backend chosen with --backend."""
-    return default_segmenter(backend=BACKEND, **options)
+    return make_segmenter(backend=BACKEND, **options)
 
 
 def score(segment, items) -> tuple[dict, float]:
@@ -115,10 +116,10 @@ def gray_sources(max_images: int | None) -> dict[str, list]:
 def gray_rows(nuclei: str, previous: list[str], max_images: int | None) -> None:
     """Rows of the gray sources and of the nuclei model's validation split."""
     lab = lambda seg: (lambda im: seg(im).labels)  # noqa: E731
-    methods = {"nuclei model": lab(make_segmenter(model=nuclei))}
+    methods = {"nuclei model": lab(segmenter(model=nuclei))}
     for folder in previous:
-        methods[Path(folder).name] = lab(make_segmenter(model=folder))
-    methods["otsu pipeline"] = lab(make_segmenter(method="otsu"))
+        methods[Path(folder).name] = lab(segmenter(model=folder))
+    methods["otsu pipeline"] = lab(segmenter(method="otsu"))
     sources = gray_sources(max_images)
     for source, items in {**sources, **{f"{k} (validation)": v for k, v in
                                         validation_items(nuclei).items()}}.items():
@@ -182,7 +183,7 @@ def main() -> None:
                     help="a previous nuclei model to compare with (folder; rows named by "
                          "it); repeat to compare several")
     ap.add_argument("--only", choices=["gray", "he"], default=None)
-    ap.add_argument("--backend", choices=["auto", "onnx", "torch", "bf16"], default="auto",
+    ap.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="how the networks run (bf16: CPU bfloat16 autocast)")
     ap.add_argument("--max-images", type=int, default=None)
     ap.add_argument("--tolerance", type=float, default=None,
@@ -202,9 +203,9 @@ def main() -> None:
     if args.only == "gray":
         return
     lab = lambda seg: (lambda im: seg(im).labels)  # noqa: E731
-    methods = {"default (automatic choice)": lab(make_segmenter()),
-               "gray nuclei model": lab(make_segmenter(model="nuclei")),
-               "otsu pipeline": lab(make_segmenter(method="otsu"))}
+    methods = {"default (automatic choice)": lab(segmenter()),
+               "gray nuclei model": lab(segmenter(model="nuclei")),
+               "otsu pipeline": lab(segmenter(method="otsu"))}
     monuseg = [it.load() for it in open_dataset(SHARED / "he" / "monuseg_train")]
     dsb_histology = [(im, truth) for im, truth in (it.load() for it in open_dataset(
         SHARED / "dsb2018" / "stage1_train")) if dsb_image_type(im) == "histology"]
@@ -219,7 +220,7 @@ def main() -> None:
         for name, fn in {**unseen, **methods}.items():
             print(row(f"{source} (left out)" if name in unseen else source, name,
                       *score(fn, items[:args.max_images])), flush=True)
-    he = lab(make_segmenter(model=args.he))
+    he = lab(segmenter(model=args.he))
     for source, items in validation_items(args.he).items():
         for name, fn in {"H&E model": he, **methods}.items():
             print(row(f"{source} (validation)", name, *score(fn, items[:args.max_images])),

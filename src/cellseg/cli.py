@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from cellseg.errors import InputError
+from cellseg.model.trained import BACKENDS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Segment, measure, evaluate and track cells and nuclei in microscopy images.")
@@ -20,11 +21,7 @@ class Method(str, Enum):
     otsu = "otsu"
 
 
-class Backend(str, Enum):
-    auto = "auto"
-    onnx = "onnx"
-    torch = "torch"
-    bf16 = "bf16"
+Backend = Enum("Backend", {name: name for name in BACKENDS}, type=str)
 
 
 BACKEND_HELP = ("How the network runs on CPU: auto or onnx (ONNX Runtime, float32), torch "
@@ -83,7 +80,7 @@ def segment(
     tile: int = typer.Option(1024, help="Tile size in pixels; smaller images are predicted whole."),
     overlap: int = typer.Option(128, help="Overlap of neighbouring tiles in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation (8x slower)."),
-    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    backend: Backend = typer.Option(Backend("auto"), help=BACKEND_HELP),
     diameter: str = typer.Option("auto", help=DIAMETER_HELP + " Unet only."),
     block_size: int = typer.Option(2048, help="Huge TIFFs (over 60 megapixels) are segmented "
                                    "in blocks of this many pixels a side."),
@@ -255,7 +252,7 @@ def track(
     tile: int = typer.Option(1024, help="Tile size in pixels."),
     overlap: int = typer.Option(128, help="Tile overlap in pixels."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation."),
-    backend: Backend = typer.Option(Backend.auto, help=BACKEND_HELP),
+    backend: Backend = typer.Option(Backend("auto"), help=BACKEND_HELP),
     diameter: str = typer.Option("auto", help=DIAMETER_HELP + " Measured on the first frame "
                                  "and kept for the whole movie. Unet only."),
     report: bool = typer.Option(False, "--report", help="Also write OUT/report.html."),
