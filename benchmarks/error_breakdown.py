@@ -4,6 +4,8 @@ or mis-outlined.
     python benchmarks/error_breakdown.py --model runs/he_boundary_no_monuseg \
         --data ../shared/data/he/monuseg_train          # every image of a folder
     python benchmarks/error_breakdown.py --model cells --data ../shared/data/usiigaci --validation
+    python benchmarks/error_breakdown.py --model nuclei --data ../shared/data/dsb2018/stage1_train \
+        --size 512x640                                  # the left-out DSB2018 experiment
 
 Each true object falls in one class, by its best IoU with a predicted object and by what that
 object holds:
@@ -17,18 +19,39 @@ object holds:
   object area (tiny objects, or annotation fragments left where outlines overlapped).
 
 Also prints the predicted objects that match no true object at IoU > 0.5 ("unmatched
-predictions": merged objects, false detections, and unannotated objects alike).
+predictions": merged objects, false detections, and unannotated objects alike), and what each
+half of the model's work costs: the scores of its labels beside those of its instance step run
+on the TRUE foreground (what telling the objects apart alone reaches) and of its foreground
+divided among the true objects, each pixel to the nearest (what its outlines alone reach).
 """
 from __future__ import annotations
 
 import argparse
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
+from scipy import ndimage as ndi
+
 from cellseg.cli import parse_diameter
-from cellseg.core.metrics import ERROR_CLASSES, object_errors
+from cellseg.core.instances import probs_to_labels
+from cellseg.core.metrics import ERROR_CLASSES, image_scores, object_errors, summarize
 from cellseg.io.datasets import open_dataset
 from cellseg.model.store import load_model
+
+
+def with_true_parts(model, image, truth, diameter) -> dict[str, np.ndarray]:
+    """Labels of ``image``: the model's; its instance step on the true foreground; its
+    foreground with each pixel given to the nearest true object."""
+    if diameter == "auto":
+        diameter, labels, probs = model.auto_passes(image)
+    else:
+        labels, probs = model.labels_and_probs(image, diameter=diameter)
+    params = model.params_at(model.factor(diameter, image.shape[:2]))
+    nearest = ndi.distance_transform_edt(truth == 0, return_distances=False, return_indices=True)
+    return {"model": labels,
+            "true foreground, model's division": probs_to_labels(probs, params, mask=truth > 0),
+            "model's foreground, true division": np.where(labels > 0, truth[tuple(nearest)], 0)}
 
 
 def main() -> None:
@@ -38,16 +61,23 @@ def main() -> None:
     ap.add_argument("--validation", action="store_true",
                     help="only the model's validation images (ids in its card)")
     ap.add_argument("--diameter", default="auto", help="object diameter (pixels), auto or off")
+    ap.add_argument("--size", default=None,
+                    help="only the images of this size, HxW (e.g. 512x640)")
     args = ap.parse_args()
     model = load_model(args.model)
     diameter = parse_diameter(args.diameter)
     val_ids = set(model.card["training"]["val_ids"]) if args.validation else None
-    total, unmatched, images = Counter(), 0, 0
+    total, unmatched, images, parts = Counter(), 0, 0, defaultdict(list)
     for item in open_dataset(Path(args.data)):
         if val_ids is not None and item.id not in val_ids:
             continue
         image, truth = item.load()
-        counts, extra = object_errors(truth, model.segment(image, diameter=diameter))
+        if args.size and "x".join(map(str, image.shape[:2])) != args.size:
+            continue
+        labels = with_true_parts(model, image, truth, diameter)
+        for name, lab in labels.items():
+            parts[name].append(image_scores(truth, lab))
+        counts, extra = object_errors(truth, labels["model"])
         total.update(counts)
         unmatched += extra
         images += 1
@@ -56,6 +86,11 @@ def main() -> None:
     for name in ERROR_CLASSES:
         print(f"  {name:<15}{total[name]:>7}  {total[name] / max(n, 1):6.1%}")
     print(f"  unmatched predictions {unmatched}")
+    print(f"{'labels':<36}{'DSB':>7}{'AP50':>7}{'AP75':>7}{'matched IoU':>12}{'pixel IoU':>10}")
+    for name, per_image in parts.items():
+        s = summarize(per_image)
+        print(f"{name:<36}{s['dsb_score']:>7.3f}{s['ap50']:>7.3f}{s['ap75']:>7.3f}"
+              f"{s['mean_matched_iou']:>12.3f}{s['pixel_iou']:>10.3f}")
 
 
 if __name__ == "__main__":

@@ -107,3 +107,30 @@ def test_separation_weight_emphasises_the_flows_where_objects_touch():
         weighted = float(segmentation_loss(lg, target, fg))
         plain = float(segmentation_loss(lg, ones, fg))
         assert (weighted < plain) == lower
+
+
+def test_edge_weight_emphasises_the_outlines_in_the_foreground_loss():
+    """``edge``: the foreground BCE counts more on both sides of each object's outline, and
+    the last target channel (after the separation weights) carries it."""
+    import numpy as np
+
+    from cellseg.training.losses import segmentation_loss
+    from cellseg.training.targets import edge_weight, make_targets
+    lab = np.zeros((30, 30), np.int32)
+    lab[10:20, 10:20] = 1
+    w = edge_weight(lab, weight=3.0, sigma=2.0)
+    assert w[15, 10] == pytest.approx(4.0) and w[15, 9] == pytest.approx(4.0)  # the outline
+    assert w[15, 15] == pytest.approx(1 + 3 * math.exp(-16 / 8), rel=1e-4)  # 4 px inside
+    assert w[0, 0] == pytest.approx(1.0)
+    assert np.all(edge_weight(np.zeros((5, 5), np.int32)) == 1.0)
+    target = torch.from_numpy(make_targets(lab, separation=5.0, representation="flows",
+                                           edge=3.0))[None]
+    assert target.shape[1] == 6 and torch.equal(target[0, 5], torch.from_numpy(w))
+    fg = get_loss("dice")
+    logits = torch.randn(1, 4, 30, 30)
+    per_pixel = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits[:, :1], target[:, :1], reduction="none")
+    expected = (segmentation_loss(logits, target[:, :5], fg)
+                + (per_pixel * target[:, 5:]).sum() / target[:, 5:].sum())
+    assert float(segmentation_loss(logits, target, fg, edge=True)) == pytest.approx(
+        float(expected), rel=1e-5)

@@ -166,17 +166,19 @@ def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
     return seeds, rim - probs[1]
 
 
-def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None) -> np.ndarray:
+def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None,
+                    mask: np.ndarray | None = None) -> np.ndarray:
     """(C, H, W) probabilities (foreground, centre distance[, object rims | flows]) -> (H, W)
     int32 labels.
 
     Seeds (see :func:`seeds_and_relief`) grow by watershed over the foreground mask
-    (probability above ``prob_threshold``). Foreground regions without a seed become objects
-    of their own. Objects under ``min_size`` pixels, then those under ``min_relative`` times
-    the median object area, are dropped; labels are 1..N.
+    (probability above ``prob_threshold``, or the (H, W) bool ``mask`` when given, e.g. the
+    true foreground, to score how the objects are told apart alone). Foreground regions
+    without a seed become objects of their own. Objects under ``min_size`` pixels, then those
+    under ``min_relative`` times the median object area, are dropped; labels are 1..N.
     """
     p = params or InstanceParams()
-    mask = probs[0] > p.prob_threshold
+    mask = probs[0] > p.prob_threshold if mask is None else mask
     if not mask.any():
         return np.zeros(mask.shape, np.int32)
     seeds, relief = seeds_and_relief(probs, mask, p)

@@ -68,6 +68,8 @@ class TrainConfig:
     type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
     separation: float = 0.0        # extra centre-distance (and flow) loss weight where objects
                                    # touch (0: off)
+    edge: float = 0.0              # extra foreground BCE, weighted 1 + edge near object
+                                   # outlines (sigma 2 px; 0: off)
     representation: str = "distance"  # what the network predicts for the instance step:
                                    # distance (foreground + centre distance) | boundary
                                    # (and each object's rim: for irregular, touching cells)

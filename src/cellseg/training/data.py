@@ -30,7 +30,7 @@ from cellseg.training.targets import make_targets
 class CropDataset(Dataset):
     """``samples_per_epoch`` random crops; item i -> (image (C_in, P, P), targets (C, P, P))
     tensors (see :func:`cellseg.training.targets.make_targets` for the channels of
-    ``representation`` and ``separation``).
+    ``representation``, ``separation`` and ``edge``).
 
     images : list of (H, W) or (C_in, H, W) float32 prepared images; labels : matching (H, W)
         int label images.
@@ -43,7 +43,8 @@ class CropDataset(Dataset):
     def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], *, patch_size: int = 256,
                  samples_per_epoch: int = 800, augment: AugmentConfig | None = None,
                  object_bias: float = 0.8, seed: int = 0, weights: list[float] | None = None,
-                 separation: float = 0.0, representation: str = "distance", gamma: float = 1.0):
+                 separation: float = 0.0, representation: str = "distance", gamma: float = 1.0,
+                 edge: float = 0.0):
         if len(images) != len(labels) or not images:
             raise ValueError("need as many label images as images, and at least one")
         self.images, self.labels = images, labels
@@ -53,6 +54,7 @@ class CropDataset(Dataset):
         self.object_bias = object_bias
         self.seed = seed
         self.separation = separation
+        self.edge = edge
         self.representation = representation
         self.gamma = gamma
         self.epoch = 0
@@ -87,7 +89,8 @@ class CropDataset(Dataset):
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng, aug.dim_contrast)
         img = compress(intensity(img, rng, aug), self.gamma)
-        return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation, self.representation)
+        return img[None] if img.ndim == 2 else img, make_targets(lab, self.separation, self.representation,
+                                                                   self.edge)
 
     def __getitem__(self, index: int):
         img, tgt = self.sample(index)

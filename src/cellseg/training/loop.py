@@ -186,7 +186,7 @@ def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
                        patch_size=cfg.patch_size,
                        samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
                        augment=cfg.augment, object_bias=cfg.object_bias,
-                       seed=cfg.seed + 1000 * rank, separation=cfg.separation,
+                       seed=cfg.seed + 1000 * rank, separation=cfg.separation, edge=cfg.edge,
                        representation=cfg.representation, gamma=cfg.gamma,
                        weights=balanced_weights([items.strata[i] for i in tr_idx],
                                                 cfg.type_balance))
@@ -289,7 +289,7 @@ def train_epoch(run: Run, dataset, epoch: int, quiet: bool) -> float:
         with torch.autocast("cuda" if cuda else "cpu", enabled=cuda or cfg.bf16,
                             dtype=torch.bfloat16):
             logits = run.step_net(x)
-        loss = segmentation_loss(logits.float(), y, fg_loss)
+        loss = segmentation_loss(logits.float(), y, fg_loss, edge=cfg.edge > 0)
         run.opt.zero_grad(set_to_none=True)
         loss.backward()
         run.opt.step()

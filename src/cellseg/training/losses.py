@@ -87,7 +87,7 @@ def get_loss(name: str) -> Callable:
     return LOSSES[key]
 
 
-def segmentation_loss(logits, target, foreground_loss: Callable):
+def segmentation_loss(logits, target, foreground_loss: Callable, edge: bool = False):
     """Loss of the network's outputs (N, C, H, W): C = 2 (foreground, centre distance), 3
     (and object rims) or 4 (and flows y, x): the chosen loss on the foreground and on the
     rims, BCE on the centre distance, and for flows 5 x the mean squared error of the vectors
@@ -96,9 +96,18 @@ def segmentation_loss(logits, target, foreground_loss: Callable):
     A target channel beyond the C outputs, when present, weighs each pixel's centre-distance
     BCE and flow error (see ``cellseg.training.targets.separation_weight``), normalised by
     the weights: where two objects touch, the flows must part.
+
+    With ``edge``, the last target channel weighs each pixel's foreground BCE (see
+    ``cellseg.training.targets.edge_weight``), added to the foreground loss normalised by
+    the weights: the outlines count more.
     """
     n = logits.shape[1]
     loss = foreground_loss(logits[:, :1], target[:, :1])
+    if edge:
+        w_edge, target = target[:, -1:], target[:, :-1]
+        per_pixel = F.binary_cross_entropy_with_logits(logits[:, :1], target[:, :1],
+                                                       reduction="none")
+        loss = loss + (per_pixel * w_edge).sum() / w_edge.sum()
     w = target[:, n:n + 1] if target.shape[1] > n else None
     if n == 3:
         loss = loss + foreground_loss(logits[:, 2:3], target[:, 2:3])

@@ -58,6 +58,19 @@ def separation_weight(labels: np.ndarray, weight: float = 5.0, sigma: float = 3.
     return (1.0 + weight * np.exp(-(d ** 2) / (2 * sigma ** 2))).astype(np.float32)
 
 
+def edge_weight(labels: np.ndarray, weight: float = 3.0, sigma: float = 2.0) -> np.ndarray:
+    """(H, W) float32 loss weight: 1 plus ``weight`` * exp(-d^2 / 2 sigma^2), d being the
+    distance (pixels) to the nearest object edge (against the background or another object),
+    on both sides of it. Emphasises the outline itself, where a whole-cell mask gains or
+    loses most of its IoU; all ones in an image without objects."""
+    from skimage.segmentation import find_boundaries
+    edges = find_boundaries(labels, mode="thick")
+    if weight <= 0 or not edges.any():
+        return np.ones(labels.shape, np.float32)
+    d = ndi.distance_transform_edt(~edges)
+    return (1.0 + weight * np.exp(-(d ** 2) / (2 * sigma ** 2))).astype(np.float32)
+
+
 BOUNDARY_WIDTH = 2  # pixels of an object's rim that are "boundary"
 
 REPRESENTATIONS = {"distance": ["foreground", "centre_distance"],
@@ -116,11 +129,12 @@ def flow_field(labels: np.ndarray) -> np.ndarray:
 
 
 def make_targets(labels: np.ndarray, separation: float = 0.0,
-                 representation: str = "distance") -> np.ndarray:
+                 representation: str = "distance", edge: float = 0.0) -> np.ndarray:
     """(C, H, W) float32 targets: the channels of ``REPRESENTATIONS[representation]``
     (foreground, centre distance[, object rims | flows y, x as (v + 1) / 2]); with
-    ``separation`` > 0 one more channel
-    holds :func:`separation_weight` for the centre-distance loss."""
+    ``separation`` > 0 one more channel holds :func:`separation_weight` for the
+    centre-distance loss, and with ``edge`` > 0 a last one :func:`edge_weight` for the
+    foreground loss."""
     labels = np.asarray(labels)
     channels = [(labels > 0).astype(np.float32), centre_distance(labels)]
     if representation == "boundary":
@@ -129,4 +143,6 @@ def make_targets(labels: np.ndarray, separation: float = 0.0,
         channels.extend((flow_field(labels) + 1) / 2)
     if separation > 0:
         channels.append(separation_weight(labels, separation))
+    if edge > 0:
+        channels.append(edge_weight(labels, edge))
     return np.stack(channels)
