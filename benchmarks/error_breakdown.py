@@ -22,7 +22,9 @@ Also prints the predicted objects that match no true object at IoU > 0.5 ("unmat
 predictions": merged objects, false detections, and unannotated objects alike), and what each
 half of the model's work costs: the scores of its labels beside those of its instance step run
 on the TRUE foreground (what telling the objects apart alone reaches) and of its foreground
-divided among the true objects, each pixel to the nearest (what its outlines alone reach).
+divided among the true objects, each pixel to the nearest (what its outlines alone reach);
+and how far from a true outline its wrong foreground pixels lie, as a fraction of the true
+foreground area.
 """
 from __future__ import annotations
 
@@ -54,6 +56,18 @@ def with_true_parts(model, image, truth, diameter) -> dict[str, np.ndarray]:
             "model's foreground, true division": np.where(labels > 0, truth[tuple(nearest)], 0)}
 
 
+BANDS = (0, 2, 4, 8, 16, np.inf)  # pixels from the nearest true outline
+
+
+def wrong_pixels_by_distance(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """(2, len(BANDS) - 1) counts of the false-positive (row 0) and false-negative (row 1)
+    foreground pixels of ``labels`` in each band of distance to the true foreground's edge."""
+    fg = truth > 0
+    d = np.where(fg, ndi.distance_transform_edt(fg), ndi.distance_transform_edt(~fg))
+    return np.stack([np.histogram(d[wrong], bins=BANDS)[0]
+                     for wrong in ((labels > 0) & ~fg, (labels == 0) & fg)])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="bundled name or model folder")
@@ -68,6 +82,7 @@ def main() -> None:
     diameter = parse_diameter(args.diameter)
     val_ids = set(model.card["training"]["val_ids"]) if args.validation else None
     total, unmatched, images, parts = Counter(), 0, 0, defaultdict(list)
+    wrong, area = 0, 0
     for item in open_dataset(Path(args.data)):
         if val_ids is not None and item.id not in val_ids:
             continue
@@ -78,6 +93,8 @@ def main() -> None:
         for name, lab in labels.items():
             parts[name].append(image_scores(truth, lab))
         counts, extra = object_errors(truth, labels["model"])
+        wrong = wrong + wrong_pixels_by_distance(truth, labels["model"])
+        area += int((truth > 0).sum())
         total.update(counts)
         unmatched += extra
         images += 1
@@ -91,6 +108,11 @@ def main() -> None:
         s = summarize(per_image)
         print(f"{name:<36}{s['dsb_score']:>7.3f}{s['ap50']:>7.3f}{s['ap75']:>7.3f}"
               f"{s['mean_matched_iou']:>12.3f}{s['pixel_iou']:>10.3f}")
+    bands = [f"{a:g}-{b:g} px" if np.isfinite(b) else f">{a:g} px" for a, b in zip(BANDS, BANDS[1:])]
+    print("wrong foreground pixels / true foreground area, by distance to the true outline")
+    print(f"{'':<16}" + "".join(f"{b:>10}" for b in bands))
+    for name, counts in zip(("outside (FP)", "inside (FN)"), wrong):
+        print(f"{name:<16}" + "".join(f"{c / max(area, 1):>10.3f}" for c in counts))
 
 
 if __name__ == "__main__":
