@@ -51,10 +51,15 @@ def separation_weight(labels: np.ndarray, weight: float = 5.0, sigma: float = 3.
     """(H, W) float32 loss weight: 1 plus ``weight`` * exp(-d^2 / 2 sigma^2), d being the
     distance (pixels) to the nearest line where two objects touch. Emphasises the thin gaps
     the network must learn to split touching nuclei; all ones where no objects touch."""
-    border = touching_borders(labels)
-    if weight <= 0 or not border.any():
-        return np.ones(labels.shape, np.float32)
-    d = ndi.distance_transform_edt(~border)
+    return near_lines(touching_borders(labels), weight, sigma)
+
+
+def near_lines(lines: np.ndarray, weight: float, sigma: float) -> np.ndarray:
+    """(H, W) float32: 1 plus ``weight`` * exp(-d^2 / 2 sigma^2), d the distance (pixels) to
+    the nearest pixel of the (H, W) bool ``lines``; all ones without lines or weight."""
+    if weight <= 0 or not lines.any():
+        return np.ones(lines.shape, np.float32)
+    d = ndi.distance_transform_edt(~lines)
     return (1.0 + weight * np.exp(-(d ** 2) / (2 * sigma ** 2))).astype(np.float32)
 
 
@@ -64,11 +69,7 @@ def edge_weight(labels: np.ndarray, weight: float = 3.0, sigma: float = 2.0) -> 
     on both sides of it. Emphasises the outline itself, where a whole-cell mask gains or
     loses most of its IoU; all ones in an image without objects."""
     from skimage.segmentation import find_boundaries
-    edges = find_boundaries(labels, mode="thick")
-    if weight <= 0 or not edges.any():
-        return np.ones(labels.shape, np.float32)
-    d = ndi.distance_transform_edt(~edges)
-    return (1.0 + weight * np.exp(-(d ** 2) / (2 * sigma ** 2))).astype(np.float32)
+    return near_lines(find_boundaries(labels, mode="thick"), weight, sigma)
 
 
 BOUNDARY_WIDTH = 2  # pixels of an object's rim that are "boundary"
