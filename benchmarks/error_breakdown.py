@@ -22,13 +22,15 @@ Also prints the predicted objects that match no true object at IoU > 0.5 ("unmat
 predictions": merged objects, false detections, and unannotated objects alike), and what each
 half of the model's work costs: the scores of its labels beside those of its instance step run
 on the TRUE foreground (what telling the objects apart alone reaches) and of its foreground
-divided among the true objects, each pixel to the nearest (what its outlines alone reach);
-and how far from a true outline its wrong foreground pixels lie, as a fraction of the true
+divided among the true objects, each pixel to the nearest (what its outlines alone reach),
+and of its instance step at other foreground probability thresholds than its tuned one (is
+the object size a matter of threshold?); and how far from a true outline its wrong foreground pixels lie, as a fraction of the true
 foreground area.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -42,9 +44,13 @@ from cellseg.io.datasets import open_dataset
 from cellseg.model.store import load_model
 
 
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)  # foreground probability thresholds tried
+
+
 def with_true_parts(model, image, truth, diameter) -> dict[str, np.ndarray]:
     """Labels of ``image``: the model's; its instance step on the true foreground; its
-    foreground with each pixel given to the nearest true object."""
+    foreground with each pixel given to the nearest true object; its instance step at each
+    foreground threshold of ``THRESHOLDS``."""
     if diameter == "auto":
         diameter, labels, probs = model.auto_passes(image)
     else:
@@ -53,7 +59,10 @@ def with_true_parts(model, image, truth, diameter) -> dict[str, np.ndarray]:
     nearest = ndi.distance_transform_edt(truth == 0, return_distances=False, return_indices=True)
     return {"model": labels,
             "true foreground, model's division": probs_to_labels(probs, params, mask=truth > 0),
-            "model's foreground, true division": np.where(labels > 0, truth[tuple(nearest)], 0)}
+            "model's foreground, true division": np.where(labels > 0, truth[tuple(nearest)], 0),
+            **{f"model, foreground threshold {t:g}":
+               probs_to_labels(probs, dataclasses.replace(params, prob_threshold=t))
+               for t in THRESHOLDS}}
 
 
 BANDS = (0, 2, 4, 8, 16, np.inf)  # pixels from the nearest true outline
@@ -79,6 +88,7 @@ def main() -> None:
                     help="only the images of this size, HxW (e.g. 512x640)")
     args = ap.parse_args()
     model = load_model(args.model)
+    print(f"tuned foreground threshold {model.params.prob_threshold:g}")
     diameter = parse_diameter(args.diameter)
     val_ids = set(model.card["training"]["val_ids"]) if args.validation else None
     total, unmatched, images, parts = Counter(), 0, 0, defaultdict(list)

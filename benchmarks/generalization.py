@@ -54,8 +54,9 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def segmenter(**options):
-    """The segmenter for ``options`` under the backend chosen with --backend."""
-    return make_segmenter(backend=BACKEND, **options)
+    """The segmenter for ``options`` under the backend (--backend) and test-time
+    augmentation (--tta) chosen (the Otsu pipeline ignores both)."""
+    return make_segmenter(backend=BACKEND, tta=TTA, **options)
 
 
 def score(segment, items) -> tuple[dict, float]:
@@ -78,6 +79,7 @@ def row(source: str, method: str, s: dict, sec: float) -> str:
 HEADER = (f"{'source':<32}{'method':<34}{'imgs':>5}{'DSB':>7}{'AP50':>7}{'F1@50':>7}{'PQ':>7}"
           f"{'AJI':>7}{'SEG':>7}{'countMAE':>9}{'pred/true':>9}{'s/img':>7}")
 BACKEND = "auto"  # --backend: how the networks run (auto: ONNX Runtime float32 on CPU)
+TTA = False  # --tta: test-time augmentation
 NOISE_SIGMA = 20.0  # gray levels added to SIM+ frames for the low-SNR rows
 
 
@@ -162,7 +164,8 @@ def left_out_methods(model_path: str) -> dict:
     extra = {"boundary": "+rims", "flow_x": "+flows"}  # by the network's last output
     net += extra.get(card["outputs"][-1], "")
     name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"
-    segment = lambda m: (lambda im: m.segment(im, diameter="auto", backend=BACKEND))  # noqa: E731
+    segment = lambda m: (lambda im: m.segment(im, diameter="auto", backend=BACKEND,  # noqa: E731
+                                                tta=TTA))
     by_method = card.get("instances_by_method")
     if not by_method:
         return {name: segment(model)}
@@ -185,13 +188,17 @@ def main() -> None:
     ap.add_argument("--only", choices=["gray", "he"], default=None)
     ap.add_argument("--backend", choices=BACKENDS, default="auto",
                     help="how the networks run (bf16: CPU bfloat16 autocast)")
+    ap.add_argument("--tta", action="store_true",
+                    help="networks predict the mean over 8 flips and 90-degree rotations")
     ap.add_argument("--max-images", type=int, default=None)
     ap.add_argument("--tolerance", type=float, default=None,
                     help="with --diameter auto, resize when objects are off by more than this "
                          f"(default {rescale.TOLERANCE})")
     args = ap.parse_args()
-    global BACKEND
-    BACKEND = args.backend
+    global BACKEND, TTA
+    BACKEND, TTA = args.backend, args.tta
+    if args.tta:
+        print("# test-time augmentation: mean over 8 flips/rotations (not the default)")
     if args.backend != "auto":
         print(f"# backend {args.backend} (not the default)")
     if args.tolerance:
