@@ -25,7 +25,9 @@ on the TRUE foreground (what telling the objects apart alone reaches) and of its
 divided among the true objects, each pixel to the nearest (what its outlines alone reach),
 and of its instance step at other foreground probability thresholds than its tuned one (is
 the object size a matter of threshold?); and how far from a true outline its wrong foreground pixels lie, as a fraction of the true
-foreground area.
+foreground area, and per image the balance of those within 4 px (outside minus inside): a
+balance that changes sign from image to image says that the outlines' convention (the
+annotator's or the model's) differs between images, which no threshold can follow.
 """
 from __future__ import annotations
 
@@ -66,6 +68,7 @@ def with_true_parts(model, image, truth, diameter) -> dict[str, np.ndarray]:
 
 
 BANDS = (0, 2, 4, 8, 16, np.inf)  # pixels from the nearest true outline
+NEAR = 2  # the first NEAR bands: within 4 px
 
 
 def wrong_pixels_by_distance(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -92,7 +95,7 @@ def main() -> None:
     diameter = parse_diameter(args.diameter)
     val_ids = set(model.card["training"]["val_ids"]) if args.validation else None
     total, unmatched, images, parts = Counter(), 0, 0, defaultdict(list)
-    wrong, area = 0, 0
+    wrong, area, balance = 0, 0, []
     for item in open_dataset(Path(args.data)):
         if val_ids is not None and item.id not in val_ids:
             continue
@@ -103,7 +106,10 @@ def main() -> None:
         for name, lab in labels.items():
             parts[name].append(image_scores(truth, lab))
         counts, extra = object_errors(truth, labels["model"])
-        wrong = wrong + wrong_pixels_by_distance(truth, labels["model"])
+        here = wrong_pixels_by_distance(truth, labels["model"])
+        wrong = wrong + here
+        near = here[:, :NEAR].sum(axis=1) / max(int((truth > 0).sum()), 1)
+        balance.append(near[0] - near[1])
         area += int((truth > 0).sum())
         total.update(counts)
         unmatched += extra
@@ -123,6 +129,9 @@ def main() -> None:
     print(f"{'':<16}" + "".join(f"{b:>10}" for b in bands))
     for name, counts in zip(("outside (FP)", "inside (FN)"), wrong):
         print(f"{name:<16}" + "".join(f"{c / max(area, 1):>10.3f}" for c in counts))
+    b = np.percentile(balance, [0, 25, 50, 75, 100])
+    print("per image, (outside - inside) within 4 px / true foreground area: min {:.3f}, "
+          "quartiles {:.3f} {:.3f} {:.3f}, max {:.3f}".format(*b))
 
 
 if __name__ == "__main__":
