@@ -24,10 +24,11 @@ half of the model's work costs: the scores of its labels beside those of its ins
 on the TRUE foreground (what telling the objects apart alone reaches) and of its foreground
 divided among the true objects, each pixel to the nearest (what its outlines alone reach),
 and of its instance step at other foreground probability thresholds than its tuned one (is
-the object size a matter of threshold?); and how far from a true outline its wrong foreground pixels lie, as a fraction of the true
-foreground area, and per image the balance of those within 4 px (outside minus inside): a
-balance that changes sign from image to image says that the outlines' convention (the
-annotator's or the model's) differs between images, which no threshold can follow.
+the object size a matter of threshold?); and how far from a true outline its wrong
+foreground pixels lie, as a fraction of the true foreground area, and per image the
+balance of those within 4 px (outside minus inside): a balance that changes sign from image
+to image says that the outlines' convention (the annotator's or the model's) differs between
+images, which no threshold can follow.
 """
 from __future__ import annotations
 
