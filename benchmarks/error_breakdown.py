@@ -107,11 +107,11 @@ def main() -> None:
         for name, lab in labels.items():
             parts[name].append(image_scores(truth, lab))
         counts, extra = object_errors(truth, labels["model"])
-        here = wrong_pixels_by_distance(truth, labels["model"])
+        here, true_area = wrong_pixels_by_distance(truth, labels["model"]), int((truth > 0).sum())
         wrong = wrong + here
-        near = here[:, :NEAR].sum(axis=1) / max(int((truth > 0).sum()), 1)
+        near = here[:, :NEAR].sum(axis=1) / max(true_area, 1)
         balance.append(near[0] - near[1])
-        area += int((truth > 0).sum())
+        area += true_area
         total.update(counts)
         unmatched += extra
         images += 1
