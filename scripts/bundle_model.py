@@ -3,7 +3,8 @@
     python scripts/bundle_model.py he runs/he --data-licence "MoNuSeg 2018 train: CC BY-NC-SA 4.0" ...
 
 Writes ``src/cellseg/models/<name>.safetensors`` and ``<name>.json``; the card gets the data
-licences given (one ``--data-licence`` per training source) and keeps its weights' SHA-256.
+licences given (one ``--data-licence`` per training source) and keeps its weights' SHA-256;
+``--float16`` halves the file for a network too large for the 20 MB limit in float32.
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def main() -> None:
     ap.add_argument("--hardware", default=None,
                     help="what trained it, when the card does not say (cards written by "
                          "cellseg >= 0.4 record it themselves)")
+    ap.add_argument("--float16", action="store_true",
+                    help="store the weights in half precision (half the file size), for a "
+                         "network whose float32 weights pass the 20 MB limit")
     args = ap.parse_args()
     model = load_model(args.model)
     if args.data_licence:
@@ -30,7 +34,7 @@ def main() -> None:
         model.card["training"]["hardware"] = args.hardware
     model.card["training"]["data"] = [Path(p).name for p in model.card["training"]["data"]]
     tmp = BUNDLED_DIR / f".{args.name}.tmp"
-    save_model(model, tmp)
+    save_model(model, tmp, float16=args.float16)
     (tmp / "model.safetensors").replace(BUNDLED_DIR / f"{args.name}.safetensors")
     (tmp / "model.json").replace(BUNDLED_DIR / f"{args.name}.json")
     tmp.rmdir()

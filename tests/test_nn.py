@@ -225,6 +225,20 @@ def test_save_load_round_trip_identical(tmp_path):
     assert (tmp_path / "m" / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_float16_weights_halve_the_file_and_keep_the_labels(tmp_path):
+    m = tiny_model()
+    save_model(m, tmp_path / "full")
+    save_model(m, tmp_path / "half", float16=True)
+    full, half = (tmp_path / d / "model.safetensors" for d in ("full", "half"))
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded = load_model(tmp_path / "half")
+    assert loaded.card["weights_dtype"] == "float16"
+    assert all(p.dtype == torch.float32 for p in loaded.net.parameters())
+    image = (discs((96, 96)) * 100).astype(np.uint16)
+    assert np.abs(m.predict_probs(image) - loaded.predict_probs(image)).max() < 0.01
+    assert np.array_equal(m.segment(image), loaded.segment(image))
+
+
 def test_16bit_rgb_and_odd_sizes_go_through():
     m = tiny_model()
     for image in (np.random.default_rng(0).integers(0, 4000, (37, 53), dtype=np.uint16),

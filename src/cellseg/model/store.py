@@ -87,21 +87,34 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> TrainedModel:
     return model
 
 
-def save_model(model: TrainedModel, folder: str | Path) -> None:
+def save_model(model: TrainedModel, folder: str | Path, float16: bool = False) -> None:
     """Write ``folder/model.safetensors`` and ``folder/model.json`` atomically; the card
-    records the weights' SHA-256, the thresholds and the cellseg version."""
+    records the weights' SHA-256, the thresholds and the cellseg version.
+
+    ``float16`` stores floating-point weights as IEEE half precision (half the file; they
+    are read back into the float32 network by :func:`load_model`), for a bundled model that
+    would otherwise pass the 20 MB limit. A weight beyond float16's range is an error.
+    """
+    import torch
     from safetensors.torch import save_file
 
     from cellseg import __version__
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.net.state_dict().items()}
+    if float16:
+        for k, v in state.items():
+            if v.is_floating_point():
+                if v.abs().max() > torch.finfo(torch.float16).max:
+                    raise ValueError(f"weight {k} exceeds float16's range")
+                state[k] = v.half()
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file(state, str(tmp))
         digest = sha256(tmp)
     model.card["cellseg_version"] = __version__
     model.card["instances"] = model.params.to_dict()
     model.card["weights_sha256"] = digest
+    model.card["weights_dtype"] = "float16" if float16 else "float32"
     with atomic_path(folder / "model.json") as tmp:
         tmp.write_text(json.dumps(model.card, indent=2))
 
