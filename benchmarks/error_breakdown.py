@@ -5,7 +5,7 @@ or mis-outlined.
         --data ../shared/data/he/monuseg_train          # every image of a folder
     python benchmarks/error_breakdown.py --model cells --data ../shared/data/usiigaci --validation
     python benchmarks/error_breakdown.py --model nuclei --data ../shared/data/dsb2018/stage1_train \
-        --size 512x640                                  # the left-out DSB2018 experiment
+        --size 512x640                                  # one DSB2018 experiment
 
 Each true object falls in one class, by its best IoU with a predicted object and by what that
 object holds:

@@ -9,15 +9,18 @@
 
 Rows, per source, gray (fluorescence) first:
 
-- the sources the gray nuclei model's training config leaves out (``leave_out``): the DSB2018
-  fluorescence experiment of 512x640 images and the simulated CTC movie Fluo-N2DH-SIM+/01
-  (every 4th annotated frame), and that movie again with Gaussian noise added (sigma 20 gray
-  levels: signal-to-noise about 3 instead of 11, seeded) for a low-SNR stand-in; the CTC
-  GOWT1 movie, which no model trains on (its ground truth outlines 2 nuclei per frame: read
-  its SEG, the other columns count the unannotated nuclei as false positives);
-  each with the nuclei model, other nuclei models (``--previous-nuclei``, repeatable, rows
-  named by folder: 0.5.0 and 0.6.0 left out the same sources; 0.4.0 never saw SIM+ or GOWT1
-  but did train on the 512x640 images) and the Otsu pipeline;
+- four gray sources: the DSB2018 fluorescence experiment of 512x640 images, the simulated CTC
+  movie Fluo-N2DH-SIM+/01 (every 4th annotated frame), that movie again with Gaussian noise
+  added (sigma 20 gray levels: signal-to-noise about 3 instead of 11, seeded) for a low-SNR
+  stand-in, and the CTC GOWT1 movie, which no model trains on (its ground truth outlines 2
+  nuclei per frame: read its SEG, the other columns count the unannotated nuclei as false
+  positives). Each row says whether its model trained on the source ("trained on") or not
+  ("left out"), from the model's card (:func:`seen_in_training`). Methods: the nuclei model,
+  models trained without the 512x640 experiment and SIM+ (``--nuclei-without``, rows named by
+  folder), other nuclei models (``--previous-nuclei``, rows named by folder) and the Otsu
+  pipeline. Before 0.18.0 ``leave_out: [fluorescence/512x640]`` matched nothing when training
+  loaded two dataset folders, so every bundled nuclei model up to 0.11.0 trained on the
+  512x640 images: their rows there are "trained on";
 - the gray nuclei model's own validation split (in-distribution);
 
 - MoNuSeg 2018 train (30 H&E images, 7 organs, several hospitals): the H&E models trained
@@ -102,31 +105,58 @@ def with_noise(items: list, sigma: float, seed: int = 0) -> list:
     return out
 
 
-def gray_sources(max_images: int | None) -> dict[str, list]:
-    """The gray sources no bundled nuclei model trains on (see the module docstring)."""
-    dsb = [(im, truth) for im, truth in (it.load() for it in
-                                         open_dataset(SHARED / "dsb2018" / "stage1_train"))
-           if im.shape[:2] == (512, 640) and dsb_image_type(im) == "fluorescence"]
-    sim = [it.load() for it in open_dataset(SHARED / "ctc" / "Fluo-N2DH-SIM+")][::4]
-    gowt1 = [it.load() for it in open_dataset(SHARED / "ctc" / "Fluo-N2DH-GOWT1")][::3]
-    return {"DSB fluo 512x640 (left out)": dsb[:max_images],
-            "CTC SIM+ 01 (left out)": sim[:max_images],
-            "CTC SIM+ 01 + noise (left out)": with_noise(sim[:max_images], NOISE_SIGMA),
-            "CTC GOWT1 01 (unseen; SEG)": gowt1[:max_images]}
+def gray_sources(max_images: int | None) -> dict[str, tuple[str, list, list]]:
+    """The gray sources (see the module docstring): {name: (dataset folder name, items,
+    (image, truth) pairs)}."""
+    dsb = [(it, it.load()) for it in open_dataset(SHARED / "dsb2018" / "stage1_train")]
+    dsb = [(it, pair) for it, pair in dsb
+           if pair[0].shape[:2] == (512, 640) and dsb_image_type(pair[0]) == "fluorescence"]
+    sim = list(open_dataset(SHARED / "ctc" / "Fluo-N2DH-SIM+"))[::4][:max_images]
+    gowt1 = list(open_dataset(SHARED / "ctc" / "Fluo-N2DH-GOWT1"))[::3][:max_images]
+    sim_pairs = [it.load() for it in sim]
+    return {"DSB fluo 512x640": ("stage1_train", [it for it, _ in dsb][:max_images],
+                                 [pair for _, pair in dsb][:max_images]),
+            "CTC SIM+ 01": ("Fluo-N2DH-SIM+", sim, sim_pairs),
+            "CTC SIM+ 01 noisy": ("Fluo-N2DH-SIM+", sim, with_noise(sim_pairs, NOISE_SIGMA)),
+            "CTC GOWT1 01, SEG": ("Fluo-N2DH-GOWT1", gowt1, [it.load() for it in gowt1])}
 
 
-def gray_rows(nuclei: str, previous: list[str], max_images: int | None) -> None:
+def seen_in_training(card: dict, folder: str, items: list) -> bool:
+    """Whether the model of ``card`` trained on any of ``items`` (:class:`Item`, of the dataset
+    folder named ``folder``): the folder is among its training data and some item is neither
+    in its validation nor left out. Cards written before 0.18.0 do not list their left-out
+    ids; their ``leave_out`` matched only groups a dataset names itself (CTC movies), not the
+    appearance groups of DSB2018 images, so only those count as left out for them."""
+    from cellseg.training.data import left_out
+    training = card.get("training", {})
+    if folder not in {Path(d).name for d in training.get("data", [])}:
+        return False
+    apart = set(training.get("val_ids") or ())
+    if "left_out_ids" in training:
+        apart |= set(training["left_out_ids"])
+    else:
+        leave = training.get("config", {}).get("leave_out") or ()
+        apart |= {it.id for it in items if it.group and left_out(it.group, leave)}
+    return any(it.id not in apart for it in items)
+
+
+def gray_rows(nuclei: str, without: list[str], previous: list[str],
+              max_images: int | None) -> None:
     """Rows of the gray sources and of the nuclei model's validation split."""
     lab = lambda seg: (lambda im: seg(im).labels)  # noqa: E731
-    methods = {"nuclei model": lab(segmenter(model=nuclei))}
-    for folder in previous:
-        methods[Path(folder).name] = lab(segmenter(model=folder))
+    models = {"nuclei model": nuclei, **{Path(f).name: f for f in without + previous}}
+    methods = {name: lab(segmenter(model=path)) for name, path in models.items()}
+    cards = {name: load_model(path).card for name, path in models.items()}
     methods["otsu pipeline"] = lab(segmenter(method="otsu"))
-    sources = gray_sources(max_images)
-    for source, items in {**sources, **{f"{k} (validation)": v for k, v in
-                                        validation_items(nuclei).items()}}.items():
+    for source, (folder, ids, items) in gray_sources(max_images).items():
         for name, fn in methods.items():
-            print(row(source, name, *score(fn, items[:max_images])), flush=True)
+            seen = name in cards and seen_in_training(cards[name], folder, ids)
+            tag = "" if name not in cards else " (trained on)" if seen else " (left out)"
+            print(row(source + tag, name, *score(fn, items)), flush=True)
+    for source, items in validation_items(nuclei).items():
+        for name, fn in methods.items():
+            print(row(f"{source} (validation)", name, *score(fn, items[:max_images])),
+                  flush=True)
 
 
 def validation_items(model_path: str) -> dict[str, list]:
@@ -182,6 +212,9 @@ def main() -> None:
                     help="an H&E model trained without DSB2018 (its 107 colour histology "
                          "images: data he/* only); repeat to compare several")
     ap.add_argument("--nuclei", default="nuclei", help="the gray nuclei model")
+    ap.add_argument("--nuclei-without", action="append", default=[],
+                    help="a gray nuclei model trained without the 512x640 experiment and SIM+ "
+                         "(configs/nuclei_scratch_leftout.yaml); repeatable")
     ap.add_argument("--previous-nuclei", action="append", default=[],
                     help="a previous nuclei model to compare with (folder; rows named by "
                          "it); repeat to compare several")
@@ -206,7 +239,7 @@ def main() -> None:
         print(f"# resize tolerance {rescale.TOLERANCE}x (not the default)")
     print(HEADER)
     if args.only != "he":
-        gray_rows(args.nuclei, args.previous_nuclei, args.max_images)
+        gray_rows(args.nuclei, args.nuclei_without, args.previous_nuclei, args.max_images)
     if args.only == "gray":
         return
     lab = lambda seg: (lambda im: seg(im).labels)  # noqa: E731

@@ -15,7 +15,7 @@ Rows (all with the model's own thresholds):
   pixels apart, each peak with at least ``min_size`` end points (are two nuclei's sinks
   merged by the instance step, or do their flows meet?).
 
-Sources: the left-out ones of :mod:`generalization` (the DSB2018 512x640 experiment, SIM+,
+Sources: the gray ones of :mod:`generalization` (the DSB2018 512x640 experiment, SIM+,
 SIM+ with noise) and the model's validation images.
 """
 from __future__ import annotations
@@ -91,8 +91,8 @@ def main() -> None:
     ap.add_argument("--max-images", type=int, default=None)
     args = ap.parse_args()
     model = load_model(args.model)
-    sources = gray_sources(args.max_images)
-    sources.pop("CTC GOWT1 01 (unseen; SEG)")
+    sources = {name: pairs for name, (_, _, pairs) in gray_sources(args.max_images).items()}
+    sources.pop("CTC GOWT1 01, SEG")
     sources.update({f"{k} (validation)": v[:args.max_images]
                     for k, v in validation_items(args.model).items()})
     print(f"model {args.model}: instance-step variants")

@@ -284,3 +284,31 @@ def test_retune_measures_the_diameter_on_the_images_training_used(dataset, tmp_p
     assert card["object_diameter"] == pytest.approx(trained["object_diameter"])
     assert set(card["validation_by_method"]) == {"distance", "maxima"}
     assert scores["dsb_score"] == card["validation"]["dsb_score"]
+
+
+def test_leave_out_keeps_a_group_out_of_two_folders(dataset, tmp_path):
+    """With two dataset folders, groups carry the folder's name ("other:fluorescence/128x128/0");
+    ``leave_out: [fluorescence/128x128]`` still keeps those images out of training and
+    validation, and the card names them. A ``leave_out`` that matches nothing stops training
+    with a one-line error instead of silently training on everything."""
+    other = tmp_path / "other"
+    for sub in ("images", "masks"):
+        (other / sub).mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        lab = discs((128, 128), centres=[(40, 40), (90, 90)], radius=8)
+        img = (20 + 150 * (lab > 0) + rng.normal(0, 10, lab.shape)).clip(0, 255).astype(np.uint8)
+        iio.imwrite(other / "images" / f"o{i}.png", img)
+        iio.imwrite(other / "masks" / f"o{i}.png", lab.astype(np.uint8))
+    cfg = config(tmp_path, 1)
+    cfg.write_text(cfg.read_text() + "leave_out: [fluorescence/128x128]\n")
+    out = tmp_path / "model"
+    r = cli("train", dataset, other, "-o", out, "--config", cfg, "-q")
+    assert r.returncode == 0, r.stderr
+    training = json.loads((out / "model.json").read_text())["training"]
+    assert sorted(training["left_out_ids"]) == ["o0", "o1", "o2"]
+    assert training["train_images"] + training["val_images"] == 8
+    cfg.write_text(cfg.read_text().replace("128x128", "100x100"))
+    r = cli("train", dataset, other, "-o", tmp_path / "none", "--config", cfg, "-q")
+    assert r.returncode != 0 and "matches no group" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -203,8 +203,20 @@ def load_annotated(data: list[str | Path], *, types=(), quiet: bool = False) -> 
 
 
 def left_out(group: str, leave_out=()) -> bool:
-    """Whether ``group`` is one of ``leave_out`` or starts with one of them followed by "/"."""
-    return any(group == g or group.startswith(g.rstrip("/") + "/") for g in leave_out)
+    """Whether ``group`` is one of ``leave_out`` or starts with one of them followed by "/".
+    A group named after its dataset folder ("stage1_train:fluorescence/512x640/0", as
+    :func:`load_annotated` names DSB2018 groups when it loads several folders) also matches
+    without that prefix ("fluorescence/512x640").
+
+    Examples
+    --------
+    >>> left_out("stage1_train:fluorescence/512x640/0", ["fluorescence/512x640"])
+    True
+    >>> left_out("fluorescence/512x6400/0", ["fluorescence/512x640"])
+    False
+    """
+    names = {group, group.split(":", 1)[-1]}
+    return any(n == g or n.startswith(g.rstrip("/") + "/") for n in names for g in leave_out)
 
 
 def split(items: Annotated, *, val_groups=(), val_fraction: float = 0.15, seed: int = 0,
@@ -219,6 +231,10 @@ def split(items: Annotated, *, val_groups=(), val_fraction: float = 0.15, seed: 
     >>> split(items, val_groups=["set41"], leave_out=["fl/512"])
     ([0], [2])
     """
+    unmatched = [g for g in leave_out if not any(left_out(h, [g]) for h in items.groups)]
+    if unmatched:
+        raise ValueError(f"leave_out {unmatched} matches no group of the data (groups are "
+                         f"named like {sorted(set(items.groups))[:3]})")
     kept = [i for i, g in enumerate(items.groups) if not left_out(g, leave_out)]
     if val_groups:
         val = [i for i in kept if items.groups[i] in set(val_groups)]
