@@ -290,7 +290,8 @@ def test_leave_out_keeps_a_group_out_of_two_folders(dataset, tmp_path):
     """With two dataset folders, groups carry the folder's name ("other:fluorescence/128x128/0");
     ``leave_out: [fluorescence/128x128]`` still keeps those images out of training and
     validation, and the card names them. A ``leave_out`` that matches nothing stops training
-    with a one-line error instead of silently training on everything."""
+    with a one-line error instead of silently training on everything; so does a
+    ``val_groups`` entry that names no group."""
     other = tmp_path / "other"
     for sub in ("images", "masks"):
         (other / sub).mkdir(parents=True)
@@ -310,5 +311,8 @@ def test_leave_out_keeps_a_group_out_of_two_folders(dataset, tmp_path):
     assert training["train_images"] + training["val_images"] == 8
     cfg.write_text(cfg.read_text().replace("128x128", "100x100"))
     r = cli("train", dataset, other, "-o", tmp_path / "none", "--config", cfg, "-q")
-    assert r.returncode != 0 and "matches no group" in r.stderr
+    assert r.returncode != 0 and "leave_out ['fluorescence/100x100'] matches no group" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    cfg.write_text(TINY.format(epochs=1) + "val_groups: [set41]\n")
+    r = cli("train", dataset, other, "-o", tmp_path / "none", "--config", cfg, "-q")
+    assert r.returncode != 0 and "val_groups ['set41'] matches no group" in r.stderr

@@ -231,10 +231,13 @@ def split(items: Annotated, *, val_groups=(), val_fraction: float = 0.15, seed: 
     >>> split(items, val_groups=["set41"], leave_out=["fl/512"])
     ([0], [2])
     """
-    unmatched = [g for g in leave_out if not any(left_out(h, [g]) for h in items.groups)]
-    if unmatched:
-        raise ValueError(f"leave_out {unmatched} matches no group of the data (groups are "
-                         f"named like {sorted(set(items.groups))[:3]})")
+    names = set(items.groups)
+    for key, unmatched in (
+            ("leave_out", [g for g in leave_out if not any(left_out(h, [g]) for h in names)]),
+            ("val_groups", [g for g in val_groups if g not in names])):
+        if unmatched:
+            raise ValueError(f"{key} {unmatched} matches no group of the data (groups are "
+                             f"named like {sorted(names)[:3]})")
     kept = [i for i, g in enumerate(items.groups) if not left_out(g, leave_out)]
     if val_groups:
         val = [i for i in kept if items.groups[i] in set(val_groups)]
