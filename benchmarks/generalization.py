@@ -148,11 +148,11 @@ def gray_rows(nuclei: str, without: list[str], previous: list[str],
     methods = {name: lab(segmenter(model=path)) for name, path in models.items()}
     cards = {name: load_model(path).card for name, path in models.items()}
     methods["otsu pipeline"] = lab(segmenter(method="otsu"))
-    for source, (folder, ids, items) in gray_sources(max_images).items():
+    for source, (folder, members, pairs) in gray_sources(max_images).items():
         for name, fn in methods.items():
-            seen = name in cards and seen_in_training(cards[name], folder, ids)
+            seen = name in cards and seen_in_training(cards[name], folder, members)
             tag = "" if name not in cards else " (trained on)" if seen else " (left out)"
-            print(row(source + tag, name, *score(fn, items)), flush=True)
+            print(row(source + tag, name, *score(fn, pairs)), flush=True)
     for source, items in validation_items(nuclei).items():
         for name, fn in methods.items():
             print(row(f"{source} (validation)", name, *score(fn, items[:max_images])),
