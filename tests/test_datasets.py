@@ -18,6 +18,7 @@ from cellseg.io.datasets import (
     read_dsb,
     read_paired,
     read_usiigaci,
+    unoutlined_objects,
 )
 
 
@@ -102,6 +103,25 @@ def test_ctc_fixture_only_annotated_frames(tmp_path):
     assert detect_layout(seq) == "ctc"
 
 
+def test_ctc_frames_with_unoutlined_objects_are_not_trained_on(tmp_path):
+    """A CTC frame whose SEG outlines 1 of the 2 objects its TRA markers show counts 1
+    unoutlined object; training skips it (and says so) and keeps the complete frame."""
+    from cellseg.training.data import load_annotated
+    seq = tmp_path / "01"; seg = tmp_path / "01_GT" / "SEG"; tra = tmp_path / "01_GT" / "TRA"
+    for d in (seq, seg, tra):
+        d.mkdir(parents=True)
+    full = discs().astype(np.uint16)
+    for t in range(2):
+        tifffile.imwrite(seq / f"t{t:03d}.tif", full * 100)
+        tifffile.imwrite(tra / f"man_track{t:03d}.tif", full)
+    tifffile.imwrite(seg / "man_seg000.tif", np.where(full == 1, 1, 0).astype(np.uint16))
+    tifffile.imwrite(seg / "man_seg001.tif", full)
+    items = read_ctc(seq)
+    assert [unoutlined_objects(it, it.load()[1]) for it in items] == [1, 0]
+    loaded = load_annotated([seq], quiet=True)
+    assert loaded.partial == [items[0].id] and loaded.ids == [items[1].id]
+
+
 def test_usiigaci_fixture(tmp_path):
     s = tmp_path / "set1"; s.mkdir()
     tifffile.imwrite(s / "raw.tif", np.zeros((64, 64), np.uint16))
@@ -155,6 +175,10 @@ def test_real_ctc_sim_and_gowt1():
     assert len(gowt) == 30
     image, labels = gowt[0].load()
     assert image.shape == (1024, 1024) and labels.max() > 0  # GOWT1 SEG truth is partial
+    # 4 of its 30 annotated frames outline every nucleus; the others leave ~21 unoutlined
+    missing = [unoutlined_objects(it, it.load()[1]) for it in gowt]
+    assert sum(m == 0 for m in missing) == 4 and min(m for m in missing if m) >= 20
+    assert unoutlined_objects(items[21], items[21].load()[1]) == 0
 
 
 def test_real_usiigaci():

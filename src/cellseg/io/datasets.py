@@ -161,6 +161,24 @@ def read_ctc(sequence: str | Path) -> list[Item]:
     return items
 
 
+def unoutlined_objects(item: Item, labels: np.ndarray) -> int:
+    """How many objects of a CTC frame its segmentation ground truth (``labels``) leaves
+    unoutlined: tracking markers (``NN_GT/TRA/man_trackTTT.tif``, one per object in every
+    frame) that touch no outlined object. 0 for other datasets and for frames without
+    markers. Training skips such frames: it would learn the unoutlined objects as background
+    (GOWT1 01 outlines 1-3 of its ~23 nuclei in 26 of its 30 annotated frames)."""
+    path = item.image_path
+    markers = path.parent.parent / f"{path.parent.name}_GT" / "TRA" / \
+        f"man_track{path.stem[1:]}.tif"
+    if not (path.stem.startswith("t") and markers.exists()):
+        return 0
+    tra = read_image(markers)
+    if tra.shape != labels.shape:
+        raise InputError(markers, f"marker size {tra.shape[1]}x{tra.shape[0]} differs from the "
+                         f"annotation's {labels.shape[1]}x{labels.shape[0]}")
+    return len(set(np.unique(tra[tra > 0])) - set(np.unique(tra[(tra > 0) & (labels > 0)])))
+
+
 # --- Usiigaci ----------------------------------------------------------------------------------
 
 def read_usiigaci(root: str | Path) -> list[Item]:

@@ -7,7 +7,7 @@ sample is a fresh random crop. Crops are centred on an object pixel with probabi
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -175,15 +175,17 @@ class Annotated:
     strata: list[str]      # image type (prefixed by the dataset folder with several datasets)
     images: list[np.ndarray]
     labels: list[np.ndarray]
+    partial: list[str] = field(default_factory=list)  # ids skipped: objects left unoutlined
 
 
 def load_annotated(data: list[str | Path], *, types=(), quiet: bool = False) -> Annotated:
     """Every annotated item of the dataset folders ``data`` (only images of the given
-    ``types``, if any: fluorescence, brightfield, histology). Items without a group (DSB2018)
-    get one from :func:`appearance_groups`."""
+    ``types``, if any: fluorescence, brightfield, histology), but frames whose ground truth
+    leaves objects unoutlined (:func:`cellseg.io.datasets.unoutlined_objects`; their ids go
+    to ``partial``). Items without a group (DSB2018) get one from :func:`appearance_groups`."""
     from tqdm import tqdm
 
-    from cellseg.io.datasets import dsb_image_type, open_dataset
+    from cellseg.io.datasets import dsb_image_type, open_dataset, unoutlined_objects
     out = Annotated([], [], [], [], [])
     items = [(Path(p).name, it) for p in data for it in open_dataset(p)]
     for source, item in tqdm(items, desc="loading", disable=quiet, unit="img"):
@@ -191,11 +193,17 @@ def load_annotated(data: list[str | Path], *, types=(), quiet: bool = False) -> 
         kind = dsb_image_type(image)
         if types and kind not in types:
             continue
+        if unoutlined_objects(item, lab):
+            out.partial.append(item.id)
+            continue
         out.ids.append(item.id)
         out.groups.append(item.group)
         out.strata.append(f"{source}:{kind}" if len(data) > 1 else kind)
         out.images.append(image)
         out.labels.append(lab)
+    if out.partial and not quiet:
+        print(f"skipped {len(out.partial)} frames whose ground truth leaves objects unoutlined "
+              f"(e.g. {out.partial[0]}): they would teach those objects as background")
     if not all(out.groups):
         fallback = appearance_groups(out.images, out.strata)
         out.groups = [g or f for g, f in zip(out.groups, fallback)]

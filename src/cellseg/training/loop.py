@@ -105,7 +105,8 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts, "val_ids": [items.ids[i] for i in val_idx],
                   "left_out_ids": [items.ids[i] for i in sorted(set(range(len(items.ids)))
-                                                                - set(tr_idx) - set(val_idx))]})
+                                                                - set(tr_idx) - set(val_idx))]
+                  + items.partial})
     if cfg.init:
         model.card["training"]["init"] = start_from(model, cfg.init, items.ids)
     elif cfg.network.encoder != "plain":  # start from ImageNet weights (read here only)
