@@ -39,6 +39,20 @@ def dataset(tmp_path_factory):
     return root
 
 
+def paired_folder(root, prefix, shape, *, radius, seed, background=20, contrast=150):
+    """Three images (``images/`` + ``masks/``, named prefix0..2) of two discs each."""
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    for i in range(3):
+        lab = discs(shape, centres=[(h // 3, w // 3), (2 * h // 3, 2 * w // 3)], radius=radius)
+        img = background + contrast * (lab > 0) + rng.normal(0, 5, lab.shape)
+        iio.imwrite(root / "images" / f"{prefix}{i}.png", img.clip(0, 255).astype(np.uint8))
+        iio.imwrite(root / "masks" / f"{prefix}{i}.png", lab.astype(np.uint8))
+    return root
+
+
 def config(tmp_path, epochs):
     p = tmp_path / f"tiny{epochs}.yaml"
     p.write_text(TINY.format(epochs=epochs))
@@ -264,15 +278,8 @@ def test_retune_measures_the_diameter_on_the_images_training_used(dataset, tmp_p
     also holds brightfield images of larger objects, keeps the training's object diameter
     (which sets the automatic rescaling) and records each instance method's tuned scores."""
     from cellseg.training import retune
-    bright = tmp_path / "bright"
-    for sub in ("images", "masks"):
-        (bright / sub).mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    for i in range(3):
-        lab = discs((96, 96), centres=[(30, 30), (66, 66)], radius=16)
-        img = (230 - 150 * (lab > 0) + rng.normal(0, 5, lab.shape)).clip(0, 255).astype(np.uint8)
-        iio.imwrite(bright / "images" / f"b{i}.png", img)
-        iio.imwrite(bright / "masks" / f"b{i}.png", lab.astype(np.uint8))
+    bright = paired_folder(tmp_path / "bright", "b", (96, 96), radius=16, seed=1,
+                           background=230, contrast=-150)
     cfg = config(tmp_path, 1)
     cfg.write_text(cfg.read_text() + "types: [fluorescence]\n")
     out = tmp_path / "model"
@@ -292,15 +299,7 @@ def test_leave_out_keeps_a_group_out_of_two_folders(dataset, tmp_path):
     validation, and the card names them. A ``leave_out`` that matches nothing stops training
     with a one-line error instead of silently training on everything; so does a
     ``val_groups`` entry that names no group."""
-    other = tmp_path / "other"
-    for sub in ("images", "masks"):
-        (other / sub).mkdir(parents=True)
-    rng = np.random.default_rng(2)
-    for i in range(3):
-        lab = discs((128, 128), centres=[(40, 40), (90, 90)], radius=8)
-        img = (20 + 150 * (lab > 0) + rng.normal(0, 10, lab.shape)).clip(0, 255).astype(np.uint8)
-        iio.imwrite(other / "images" / f"o{i}.png", img)
-        iio.imwrite(other / "masks" / f"o{i}.png", lab.astype(np.uint8))
+    other = paired_folder(tmp_path / "other", "o", (128, 128), radius=8, seed=2)
     cfg = config(tmp_path, 1)
     cfg.write_text(cfg.read_text() + "leave_out: [fluorescence/128x128]\n")
     out = tmp_path / "model"
