@@ -4,7 +4,9 @@ Layouts read here (``open_dataset`` detects which one a folder holds):
 
 - DSB2018: ``<id>/images/<id>.png`` + ``<id>/masks/*.png`` (one binary mask per object);
 - paired folders: ``images/`` + ``masks/`` matched by file stem (binary masks or label images);
-- Cell Tracking Challenge: ``NN/tTTT.tif`` + ``NN_GT/SEG/man_segTTT.tif`` (annotated frames only);
+- Cell Tracking Challenge: ``NN/tTTT.tif`` + ``NN_GT/SEG/man_segTTT.tif`` (annotated frames only;
+  ``NN_GT/TRA`` markers tell frames whose SEG outlines only some objects, see
+  :func:`unoutlined_objects`);
 - Usiigaci: ``setN/raw.tif`` + ``setN/instances_ids.png``;
 - COCO JSON (polygons or RLE, as LIVECell) with its image folder.
 

@@ -104,9 +104,8 @@ def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], da
         training={"config": cfg.to_dict(), "data": [str(p) for p in data],
                   "train_images": len(tr_idx), "val_images": len(val_idx),
                   "train_images_by_type": counts, "val_ids": [items.ids[i] for i in val_idx],
-                  "left_out_ids": [items.ids[i] for i in sorted(set(range(len(items.ids)))
-                                                                - set(tr_idx) - set(val_idx))]
-                  + items.partial})
+                  "left_out_ids": [id_ for i, id_ in enumerate(items.ids)
+                                   if i not in set(tr_idx) | set(val_idx)] + items.partial})
     if cfg.init:
         model.card["training"]["init"] = start_from(model, cfg.init, items.ids)
     elif cfg.network.encoder != "plain":  # start from ImageNet weights (read here only)
