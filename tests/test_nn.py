@@ -11,7 +11,7 @@ from cellseg.errors import InputError
 from cellseg.model import TrainedModel, load_model, save_model
 from cellseg.model.unet import UNet, UNetConfig
 from cellseg.training.augment import NO_AUGMENT, AugmentConfig, crop, dim_objects, stain_jitter
-from cellseg.training.data import CropDataset, group_split
+from cellseg.training.data import CropDataset, balanced_weights, group_split
 from cellseg.training.targets import centre_distance, flow_field, make_targets, touching_borders
 
 
@@ -136,6 +136,28 @@ def test_group_split_keeps_groups_together():
     assert sorted(tr + va) == list(range(40)) and va
     assert not {groups[i] for i in tr} & {groups[i] for i in va}
     assert {strata[i] for i in va} == {"a", "b"}
+
+
+def test_source_share_fixes_a_sources_share_of_the_crops():
+    # the strata of the all-data gray nuclei run: 447 DSB2018 fluorescence images, 13
+    # brightfield, 65 SIM+ frames, 4 GOWT1 frames
+    strata = (["stage1_train:fluorescence"] * 447 + ["stage1_train:brightfield"] * 13
+              + ["Fluo-N2DH-SIM+:fluorescence"] * 65 + ["Fluo-N2DH-GOWT1:fluorescence"] * 4)
+    def share(w, prefix):
+        w = np.asarray(w)
+        return w[[s.startswith(prefix) for s in strata]].sum() / w.sum()
+    plain = balanced_weights(strata, 0.5)
+    assert 0.2 < share(plain, "Fluo-N2DH-SIM+") < 0.25  # sqrt(65) of the sqrt-sizes' sum
+    fixed = balanced_weights(strata, 0.5, {"Fluo-N2DH-SIM+": 0.05, "Fluo-N2DH-GOWT1": 0.01})
+    assert np.isclose(share(fixed, "Fluo-N2DH-SIM+"), 0.05)
+    assert np.isclose(share(fixed, "Fluo-N2DH-GOWT1"), 0.01)
+    # DSB2018's two types split the remaining 94 % as they would by type_balance alone
+    ratio = share(fixed, "stage1_train:fl") / share(fixed, "stage1_train:br")
+    assert np.isclose(ratio, np.sqrt(447 / 13))
+    with pytest.raises(ValueError, match="Fluo-N2DH-HeLa"):
+        balanced_weights(strata, 0.5, {"Fluo-N2DH-HeLa": 0.1})
+    with pytest.raises(ValueError, match="leave a share"):
+        balanced_weights(strata, 0.5, {"Fluo-N2DH-SIM+": 0.6, "stage1_train": 0.4})
 
 
 def test_tiled_prediction_equals_whole_image():

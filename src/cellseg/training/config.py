@@ -66,6 +66,9 @@ class TrainConfig:
     val_max_images: int = 80       # validation images scored each epoch (all at the end)
     object_bias: float = 0.8       # share of crops centred on an object pixel
     type_balance: float = 0.5      # sampling share of an image type ~ (its image count)**this
+    source_share: dict = field(default_factory=dict)  # {dataset folder: share of the crops}
+                                   # fixed for some sources (e.g. {Fluo-N2DH-SIM+: 0.05}); the
+                                   # others share the rest by type_balance
     separation: float = 0.0        # extra centre-distance (and flow) loss weight where objects
                                    # touch (0: off)
     edge: float = 0.0              # extra foreground BCE, weighted 1 + edge near object

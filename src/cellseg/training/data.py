@@ -154,16 +154,46 @@ def appearance_groups(images: list[np.ndarray], kinds: list[str], *,
     return groups
 
 
-def balanced_weights(strata: list[str], power: float = 0.5) -> list[float]:
+def balanced_weights(strata: list[str], power: float = 0.5,
+                     shares: dict[str, float] | None = None) -> list[float]:
     """Per-item sampling weights giving each stratum a share proportional to its size**power.
 
     power 1 samples images uniformly; 0.5 lifts rare image types (13 brightfield images among
     540 fluorescence ones get 10 % of the crops instead of 2 %); 0 gives every type the same.
+
+    ``shares`` fixes the share of the strata of some sources instead: {source: share}, a source
+    being the dataset folder that prefixes the stratum name ("Fluo-N2DH-SIM+" for
+    "Fluo-N2DH-SIM+:fluorescence"). Its strata split that share by size**power; the other strata
+    split the rest so. A source that no stratum comes from, or shares that leave nothing for
+    the other strata, are a ValueError.
+
+    Examples
+    --------
+    >>> w = balanced_weights(["a:f"] * 3 + ["b:f"], 1.0, {"b": 0.1})
+    >>> round(w[3] / sum(w), 3)
+    0.1
     """
     counts: dict[str, int] = defaultdict(int)
     for s in strata:
         counts[s] += 1
-    return [counts[s] ** (power - 1) for s in strata]
+    weight = {s: float(n) ** power for s, n in counts.items()}
+    shares = dict(shares or {})
+    source = {s: s.split(":", 1)[0] for s in counts}
+    for name in shares:
+        if name not in source.values():
+            raise ValueError(f"source_share names {name!r}, which no training image comes from "
+                             f"(sources: {', '.join(sorted(set(source.values())))})")
+    rest = 1.0 - sum(shares.values())
+    if shares and (rest <= 0 or min(shares.values()) <= 0
+                   or all(v in shares for v in source.values())):
+        raise ValueError(f"source_share {shares} must be positive and leave a share for the "
+                         "other sources")
+    total = defaultdict(float)
+    for s, w in weight.items():
+        total[source[s] if source[s] in shares else ""] += w
+    share = {s: (shares[source[s]] if source[s] in shares else rest)
+             * weight[s] / total[source[s] if source[s] in shares else ""] for s in counts}
+    return [share[s] / counts[s] for s in strata]
 
 
 @dataclass

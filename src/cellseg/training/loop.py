@@ -191,7 +191,7 @@ def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
                        seed=cfg.seed + 1000 * rank, separation=cfg.separation, edge=cfg.edge,
                        representation=cfg.representation, gamma=cfg.gamma,
                        weights=balanced_weights([items.strata[i] for i in tr_idx],
-                                                cfg.type_balance))
+                                                cfg.type_balance, cfg.source_share))
 
 
 @dataclass
