@@ -188,12 +188,12 @@ def balanced_weights(strata: list[str], power: float = 0.5,
                    or all(v in shares for v in source.values())):
         raise ValueError(f"source_share {shares} must be positive and leave a share for the "
                          "other sources")
-    total = defaultdict(float)
+    pool = {s: source[s] if source[s] in shares else "" for s in counts}  # "": the rest
+    pool_share = {**shares, "": rest}
+    total: dict[str, float] = defaultdict(float)
     for s, w in weight.items():
-        total[source[s] if source[s] in shares else ""] += w
-    share = {s: (shares[source[s]] if source[s] in shares else rest)
-             * weight[s] / total[source[s] if source[s] in shares else ""] for s in counts}
-    return [share[s] / counts[s] for s in strata]
+        total[pool[s]] += w
+    return [pool_share[pool[s]] * weight[s] / total[pool[s]] / counts[s] for s in strata]
 
 
 @dataclass
