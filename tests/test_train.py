@@ -220,6 +220,42 @@ def test_bad_loss_and_bad_config(dataset, tmp_path):
     assert r.returncode == 2 and "unknown key 'widht' in section 'network'" in r.stderr
 
 
+def test_config_base_gives_only_what_differs(tmp_path):
+    from cellseg.errors import InputError
+    from cellseg.training.config import TrainConfig
+    (tmp_path / "parent.yaml").write_text(
+        "epochs: 50\nlr: 0.002\nleave_out: [set1, set2]\nnetwork:\n  width: 24\n  depth: 5\n"
+        "augment:\n  dim_p: 0.4\n  blur_p: 0.3\n")
+    child = tmp_path / "sub" / "child.yaml"  # the base path is relative to the file naming it
+    child.parent.mkdir()
+    child.write_text("base: ../parent.yaml\nlr: 0.0005\nleave_out: [set3]\n"
+                     "network:\n  width: 16\naugment:\n  blur_p: 0.0\n")
+    cfg = TrainConfig.from_file(child)
+    assert (cfg.epochs, cfg.lr, cfg.leave_out) == (50, 0.0005, ["set3"])  # lists replaced
+    assert (cfg.network.width, cfg.network.depth) == (16, 5)  # sections merged key by key
+    assert (cfg.augment.dim_p, cfg.augment.blur_p) == (0.4, 0.0)
+    (tmp_path / "parent.yaml").write_text("base: sub/child.yaml\n")
+    with pytest.raises(InputError, match="leads back"):
+        TrainConfig.from_file(child)
+    child.write_text("base: nowhere.yaml\n")
+    with pytest.raises(InputError, match="nowhere.yaml"):
+        TrainConfig.from_file(child)
+
+
+def test_every_shipped_config_loads():
+    """The README's retraining commands name these files; a broken base or key fails here."""
+    from pathlib import Path
+
+    from cellseg.training.config import TrainConfig
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        assert TrainConfig.from_file(path).epochs > 0, path
+    share = TrainConfig.from_file(Path(__file__).parents[1] / "configs/nuclei_scratch_share.yaml")
+    assert share.source_share == {"Fluo-N2DH-SIM+": 0.05, "Fluo-N2DH-GOWT1": 0.01}
+    assert share.gamma == 0.5 and share.representation == "flows" and share.leave_out == []
+
+
 def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
     out = tmp_path / "model"
     cfg = config(tmp_path, 400)  # far more than can run before the signal; no early stop

@@ -3,7 +3,8 @@
 A YAML (or JSON, or dict) config has top-level training keys and two sections, ``network``
 (:class:`cellseg.model.unet.UNetConfig`) and ``augment``
 (:class:`cellseg.training.augment.AugmentConfig`). A key that no section knows is a usage
-error naming the key and the section, never silently ignored.
+error naming the key and the section, never silently ignored. A file may start from another
+with ``base: other.yaml`` (a path relative to it) and give only what differs.
 """
 from __future__ import annotations
 
@@ -41,6 +42,55 @@ def strict(cls, data: dict | None, section: str):
         if isinstance(value, list) and isinstance(known[key].default, tuple):
             data[key] = tuple(value)
     return cls(**data)
+
+
+SECTIONS = ("network", "augment")
+
+
+def read_config(path: str | Path, _seen: tuple = ()) -> dict:
+    """The options of a YAML/JSON config file, with those of its ``base`` file underneath.
+
+    ``base: other.yaml`` (relative to this file; a base may have its own base) is read
+    first; this file's keys then replace the base's, key by key inside the ``network`` and
+    ``augment`` sections, whole values everywhere else (a list or ``source_share`` is not
+    merged).
+
+    Parameters
+    ----------
+    path : str or Path
+        The config file.
+
+    Returns
+    -------
+    dict
+        The merged options, without ``base``.
+
+    Raises
+    ------
+    InputError
+        Naming the file that cannot be read, is not a mapping, or bases itself.
+    """
+    import yaml
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(path, f"cannot read config ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InputError(path, f"a config is a mapping of options, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    base_path = path.parent / str(base)
+    if base_path.resolve() in _seen + (path.resolve(),):
+        raise InputError(path, f"base {base!r} leads back to this file")
+    merged = read_config(base_path, _seen + (path.resolve(),))
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 @dataclass
@@ -116,12 +166,9 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
-        """A config from a YAML/JSON file; any problem is a one-line InputError naming it."""
-        import yaml
-        try:
-            data = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputError(path, f"cannot read config ({exc})") from exc
+        """A config from a YAML/JSON file (with its ``base`` files, see :func:`read_config`);
+        any problem is a one-line InputError naming the file."""
+        data = read_config(path)
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as exc:
