@@ -350,8 +350,8 @@ def end_epoch(run: Run, epoch: int, loss: float, scores: dict, quiet: bool) -> b
         write_csv(run.out / "history.csv", pd.DataFrame(run.history))
         save(training_curves(run.history), run.out / "training_curve.png")
     if not quiet:
-        done = epoch + 1 - run.start_epoch
-        eta = (time.time() - run.t0) / max(done, 1) * (cfg.epochs - epoch - 1)
+        # run.t0 counts the time of the epochs before a resume too, so divide by all of them
+        eta = (time.time() - run.t0) / (epoch + 1) * (cfg.epochs - epoch - 1)
         print(f"epoch {epoch + 1}/{cfg.epochs}  loss {loss:.4f}  val DSB "
               f"{scores['dsb_score']:.3f}  AP50 {scores['ap50']:.3f}  "
               f"{'(best) ' if improved else ''}ETA {eta / 60:.0f} min", flush=True)
