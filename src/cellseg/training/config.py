@@ -68,7 +68,7 @@ def read_config(path: str | Path, _seen: tuple = ()) -> dict:
     Raises
     ------
     InputError
-        Naming the file that cannot be read, is not a mapping, or bases itself.
+        Naming the file that cannot be read, is not a mapping, or closes a cycle of bases.
     """
     import yaml
     path = Path(path)
@@ -83,7 +83,7 @@ def read_config(path: str | Path, _seen: tuple = ()) -> dict:
         return data
     base_path = path.parent / str(base)
     if base_path.resolve() in _seen + (path.resolve(),):
-        raise InputError(path, f"base {base!r} leads back to this file")
+        raise InputError(path, f"base {base!r} leads back to a file on the way to it (a cycle)")
     merged = read_config(base_path, _seen + (path.resolve(),))
     for key, value in data.items():
         if key in SECTIONS and isinstance(value, dict) and isinstance(merged.get(key), dict):
