@@ -48,13 +48,15 @@ def main() -> None:
     from cellseg.core.preprocess import to_gray
     from cellseg.io.images import read_image
     from cellseg.model import load_model
+    from cellseg.training.hardware import cpu_info
     tile = to_gray(read_image(ROOT / "samples/images/fluorescence_0287e7ee.png")).astype(np.uint8)
     gray = np.tile(tile, (4, 4))[:1024, :1024]
     he_image = read_image(sorted((ROOT.parent / "shared/data/he/monuseg_train/images")
                                  .glob("*.jpg"))[0])
     phase = read_image(ROOT.parent / "shared/data/usiigaci/set41/raw.tif")
     images = {"nuclei": gray, "he": he_image, "cells": phase}
-    print(cpu_bf16_flags())
+    cpu, flags = cpu_info()
+    print(f"{cpu}; bfloat16 instructions: {', '.join(flags) or 'none'}")
     print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
     for name in args.models:
         image, model = images[name], load_model(name)
@@ -101,20 +103,6 @@ def main() -> None:
             s = best_of(step, args.repeat)
             print(f"training step, width {width}, 8 x 192^2, "
                   f"{'bfloat16' if bf16 else 'float32':<9} {s:6.2f} s ({8 / s:.1f} crops/s)")
-
-
-def cpu_bf16_flags() -> str:
-    """The CPU's model name and its bfloat16 instruction sets (Linux /proc/cpuinfo)."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "CPU unknown"
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.startswith("model name")), "CPU unknown")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines()
-                  if line.startswith("flags")), [])
-    have = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    return f"{name}; bfloat16 instructions: {', '.join(have) or 'none'}"
 
 
 if __name__ == "__main__":

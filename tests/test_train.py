@@ -256,6 +256,25 @@ def test_every_shipped_config_loads():
     assert share.gamma == 0.5 and share.representation == "flows" and share.leave_out == []
 
 
+def test_bf16_auto_trains_in_float32_where_the_cpu_emulates_bfloat16(monkeypatch):
+    """Emulated bfloat16 made a training step ~3x slower than float32 (no AVX512-BF16/AMX):
+    ``bf16: auto`` must not pay that, ``bf16: true`` must say so, the card must record it."""
+    from cellseg.training import hardware
+    from cellseg.training.config import TrainConfig
+    assert TrainConfig.from_dict({"bf16": "auto"}).bf16 == "auto"
+    with pytest.raises(ValueError, match="bf16 must be true, false or auto"):
+        TrainConfig.from_dict({"bf16": "yes"})
+    monkeypatch.setattr(hardware, "cpu_info", lambda: ("Old CPU", []))
+    assert not hardware.use_bf16("auto", "cpu") and not hardware.use_bf16(False, "cpu")
+    with pytest.warns(UserWarning, match="without bfloat16 instructions"):
+        assert hardware.use_bf16(True, "cpu")
+    assert hardware.hardware("cpu", False).startswith("Old CPU") and "float32" in \
+        hardware.hardware("cpu", False)
+    monkeypatch.setattr(hardware, "cpu_info", lambda: ("New CPU", ["amx_bf16"]))
+    assert hardware.use_bf16("auto", "cpu") and not hardware.use_bf16(False, "cpu")
+    assert hardware.hardware("cpu", True).endswith("bfloat16")
+
+
 def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
     out = tmp_path / "model"
     cfg = config(tmp_path, 400)  # far more than can run before the signal; no early stop

@@ -142,8 +142,9 @@ class TrainConfig:
                                    # augmentation (0.5: square root, lifts dim objects)
     types: list = field(default_factory=list)  # keep only these image types (fluorescence,
                                    # brightfield, histology); empty: all
-    bf16: bool = False             # bfloat16 autocast on CPU (2-3x faster with AMX, slower on
-                                   # some CPUs: measure with benchmarks/speed_models.py)
+    bf16: bool | str = False       # bfloat16 autocast on CPU: true, false or auto (where the
+                                   # CPU has bfloat16 instructions: 2-3x faster with AMX, ~3x
+                                   # slower without; benchmarks/speed_models.py measures)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     @classmethod
@@ -159,6 +160,8 @@ class TrainConfig:
             raise ValueError(f"channels must be one of {', '.join(IN_CHANNELS)}, "
                              f"got {cfg.channels!r}")
         check_gamma(cfg.gamma)
+        if cfg.bf16 not in (True, False, "auto"):
+            raise ValueError(f"bf16 must be true, false or auto, got {cfg.bf16!r}")
         if cfg.representation not in REPRESENTATIONS:
             raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)}, "
                              f"got {cfg.representation!r}")

@@ -22,6 +22,7 @@ import numpy as np
 from cellseg.core.rescale import typical_diameter
 from cellseg.errors import InputError
 from cellseg.training.config import TrainConfig
+from cellseg.training.hardware import hardware, use_bf16
 
 
 def make_optimizer(name: str, params, lr: float, wd: float):
@@ -66,23 +67,6 @@ def distributed_setup() -> tuple[int, int, str]:
             dist.init_process_group("nccl" if cuda else "gloo")
         return dist.get_rank(), world, device
     return 0, 1, device
-
-
-def hardware(device: str) -> str:
-    """What trained a model, for its card: the GPU's name, or the CPU's and its threads."""
-    import platform
-
-    import torch
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                 if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} torch threads"
 
 
 def new_model(cfg: TrainConfig, items, tr_idx: list[int], val_idx: list[int], data):
@@ -216,6 +200,7 @@ class Run:
     stale: int = 0
     t0: float = field(default_factory=time.time)
     stop_requested: bool = False   # set by SIGTERM; the loop stops at the next step
+    bf16: bool = False             # steps under bfloat16 autocast (cfg.bf16 resolved)
 
     @property
     def val_model(self):
@@ -255,7 +240,8 @@ def start(cfg: TrainConfig, model, out: Path, *, device: str, rank: int, world: 
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         step_net = DistributedDataParallel(net, device_ids=[device] if cuda else None)
-    run = Run(cfg, out, model, net, step_net, opt, sched, ema, device, rank, world)
+    run = Run(cfg, out, model, net, step_net, opt, sched, ema, device, rank, world,
+              bf16=use_bf16(cfg.bf16, device))
     if resume:
         doc = load_checkpoint(out / "checkpoint", model, opt, sched, ema)
         run.history, run.start_epoch = doc["history"], doc["epoch"] + 1
@@ -288,7 +274,7 @@ def train_epoch(run: Run, dataset, epoch: int, quiet: bool) -> float:
         x, y = x.to(run.device), y.to(run.device)
         if not cuda:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda" if cuda else "cpu", enabled=cuda or cfg.bf16,
+        with torch.autocast("cuda" if cuda else "cpu", enabled=run.bf16,
                             dtype=torch.bfloat16):
             logits = run.step_net(x)
         loss = segmentation_loss(logits.float(), y, fg_loss, edge=cfg.edge > 0)
@@ -445,7 +431,7 @@ def finish_run(run: Run, val_images, val_truths, quiet: bool):
     best = load_model(run.out).to(run.device)
     scores = finish(best, predict_all(best, val_images), val_truths)
     best.card["training"].update(seconds=round(time.time() - run.t0, 1), device=run.device,
-                                 hardware=hardware(run.device),
+                                 hardware=hardware(run.device, run.bf16),
                                  epochs_run=len(run.history))
     save_model(best, run.out)
     if run.world > 1:
