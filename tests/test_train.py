@@ -182,6 +182,8 @@ def test_fine_tune_starts_from_a_trained_model(dataset, tmp_path):
     moved.write_text(cfg.read_text() + "split_seed: 3\n")
     r = cli("train", dataset, "-o", tmp_path / "moved", "--config", moved, "-q")
     assert r.returncode == 0 and "were not in the validation of the model" in r.stderr
+    said = [ln for ln in r.stderr.splitlines() if "were not in the validation" in ln]
+    assert said[0].startswith("warning: ") and "UserWarning" not in r.stderr  # one line
     wider = tmp_path / "wider.yaml"  # a wider network starts from the model, widened
     wider.write_text(cfg.read_text().replace("width: 4", "width: 8"))
     r = cli("train", dataset, "-o", tmp_path / "wide", "--config", wider, "-q")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
@@ -306,7 +307,20 @@ def report(
         typer.echo(f"report: {path}")
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """cellseg's own warnings as one ``warning: ...`` line on stderr; others as Python
+    shows them."""
+    if "cellseg" in Path(filename).parts:
+        typer.echo(f"warning: {message}", err=True)
+    else:
+        DEFAULT_SHOW_WARNING(message, category, filename, lineno, file, line)
+
+
+DEFAULT_SHOW_WARNING = warnings.showwarning
+
+
 def main() -> None:
+    warnings.showwarning = show_warning
     app()
 
 
