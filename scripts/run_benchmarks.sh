@@ -16,7 +16,7 @@ python3 benchmarks/model_choice.py > "$out/model_choice.txt" 2>/dev/null
 python3 benchmarks/speed_models.py > "$out/speed_models.txt" 2>/dev/null
 python3 benchmarks/magnification.py --model he --data ../shared/data/he/monuseg_train --every 1 \
   --factors 0.5 1 2 > "$out/magnification_he_monuseg.txt" 2>/dev/null
-# needs the leave-one-source-out model (README, "Stained tissue"): runs/he_no_monuseg
+# needs the leave-one-source-out model (docs/measurements.md, "Stained tissue"): runs/he_no_monuseg
 if [ -d runs/he_no_monuseg ]; then
   python3 benchmarks/generalization.py --he he --he-without-monuseg runs/he_no_monuseg \
     > "$out/generalization.txt" 2>/dev/null

@@ -4,7 +4,7 @@
 
 The weights are unchanged; only the card's ``input.gamma`` (the power the normalized input is
 raised to before the network, see ``cellseg.core.preprocess.compress``) is set, so the model
-sees dim objects brighter than it was trained to. Measured in the README (Accuracy): it finds
+sees dim objects brighter than it was trained to. Measured in docs/measurements.md: it finds
 more of the dimmest nuclei and costs accuracy elsewhere.
 """
 from __future__ import annotations
