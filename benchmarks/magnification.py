@@ -50,6 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.tolerance:
         rescale.TOLERANCE = args.tolerance
+    if args.data is None and args.model not in DATA:
+        ap.error(f"--data is needed for the model {args.model} (known without it: {', '.join(DATA)})")
     model = load_model(args.model)
     data = Path(args.data) if args.data else DATA[args.model]
     val_ids = set(model.card["training"]["val_ids"])
