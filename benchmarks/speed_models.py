@@ -39,7 +39,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--models", nargs="+", default=["nuclei", "he", "cells"])
+    ap.add_argument("--models", nargs="+", default=["nuclei", "he", "cells"],
+                    help="bundled names or model folders")
     ap.add_argument("--no-training", action="store_true",
                     help="skip the per-width network and training-step figures")
     args = ap.parse_args()
@@ -59,7 +60,9 @@ def main() -> None:
     print(f"{cpu}; bfloat16 instructions: {', '.join(flags) or 'none'}")
     print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
     for name in args.models:
-        image, model = images[name], load_model(name)
+        model = load_model(name)
+        # a model folder is timed on the bundled image of its input: gray or stained tissue
+        image = images.get(name, gray if model.channel == "gray" else he_image)
         label = f"{name} model + instance step, {image.shape[1]}x{image.shape[0]}"
         for backend in ("onnx", "torch"):
             s = best_of(lambda: model.segment(image, diameter=None, backend=backend), args.repeat)
