@@ -78,13 +78,18 @@ def test_backend_is_checked_when_the_segmenter_is_made():
 def test_bundled_samples_give_the_recorded_labels(tmp_path):
     """Refactoring changes no result: the nuclei model on the bundled samples gives the labels
     recorded in tests/data (recorded again, on purpose, when the bundled nuclei model is
-    retrained: last with the 0.11.0 model)."""
+    retrained: last with the 0.22.0 model, on an Intel Xeon without AVX512-BF16). The same
+    objects, and at most 1 pixel in 10,000 different: ONNX Runtime picks its float32 kernels
+    by CPU, and a rounding difference may move a pixel at a threshold; a change to the
+    pipeline moves far more."""
     import cellseg
     from cellseg.io.images import read_image
-    reference = np.load(ROOT / "tests" / "data" / "sample_labels_v0.11.0.npz")
+    reference = np.load(ROOT / "tests" / "data" / "sample_labels_v0.22.0.npz")
     for path in sorted((SAMPLES / "images").glob("*.png")):
         labels = cellseg.segment(read_image(path), model="nuclei")
-        assert np.array_equal(labels, reference[path.stem]), path.name
+        expected = reference[path.stem]
+        assert labels.max() == expected.max(), path.name
+        assert np.mean(labels != expected) <= 1e-4, path.name
 
 
 def test_model_cache_follows_the_file_content(tmp_path):
