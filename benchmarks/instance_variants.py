@@ -13,7 +13,15 @@ Rows (all with the model's own thresholds):
 - ``true size``: resized by the annotated objects' size (what a perfect measure would give);
 - ``sinks split``: each flow sink split at peaks of the end-point count at least 5 (or 3)
   pixels apart, each peak with at least ``min_size`` end points (are two nuclei's sinks
-  merged by the instance step, or do their flows meet?).
+  merged by the instance step, or do their flows meet?);
+- ``h-maxima H``: h-maxima seeds of height H instead of the model's (higher: fewer seeds, so
+  fewer nuclei split and more touching ones merged);
+- ``flows``: the flow sinks with the thresholds the model's validation chose for them (the
+  card's ``instances_by_method``);
+- ``merge T``: the model's own seeds, then touching objects joined where the mean centre
+  distance along their shared border is above T (``InstanceParams.merge_above``).
+
+``--only TEXT`` keeps the rows whose variant name starts with TEXT.
 
 Sources: the gray ones of :mod:`generalization` (the DSB2018 512x640 experiment, SIM+,
 SIM+ with noise) and the model's validation images.
@@ -69,6 +77,13 @@ def variants(model) -> dict:
                 return auto(image, truth)
         return run
 
+    def with_instances(params):
+        other = model.with_instances(params)
+
+        def run(image, truth):
+            return other.labels_and_probs(image, diameter="auto")[0]
+        return run
+
     def true_size(image, truth):
         with patch.object(rescale, "TOLERANCE", 1.0):
             return model.labels_and_probs(
@@ -82,6 +97,14 @@ def variants(model) -> dict:
     out["true size"] = true_size
     for d in (5, 3):
         out[f"sinks split {d} px"] = with_setting(instances, "flow_seeds", split_sinks(d))
+    other_seeds = {f"h-maxima {h}": {**model.card["instances"], "method": "maxima", "h_max": h}
+                   for h in (0.15, 0.25, 0.4)}
+    other_seeds.update({f"merge {t}": {**model.card["instances"], "merge_above": t}
+                        for t in (0.2, 0.3, 0.4, 0.5)})
+    if "flows" in model.card.get("instances_by_method", {}):
+        other_seeds["flows"] = model.card["instances_by_method"]["flows"]
+    for name, params in other_seeds.items():
+        out[name] = with_instances(params)
     return out
 
 
@@ -89,6 +112,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="nuclei", help="bundled name or model folder")
     ap.add_argument("--max-images", type=int, default=None)
+    ap.add_argument("--only", default="", help="rows whose variant name starts with this")
     args = ap.parse_args()
     model = load_model(args.model)
     sources = {name: pairs for name, (_, _, pairs) in gray_sources(args.max_images).items()}
@@ -100,6 +124,8 @@ def main() -> None:
           f"{'SEG':>7}{'pred/true':>10}{'s/img':>7}")
     for source, items in sources.items():
         for name, fn in variants(model).items():
+            if not name.startswith(args.only):
+                continue
             scores, seconds = [], 0.0
             for image, truth in items:
                 t0 = time.perf_counter()
