@@ -17,9 +17,7 @@ Rows (all with the model's own thresholds):
 - ``h-maxima H``: h-maxima seeds of height H instead of the model's (higher: fewer seeds, so
   fewer nuclei split and more touching ones merged);
 - ``flows``: the flow sinks with the thresholds the model's validation chose for them (the
-  card's ``instances_by_method``);
-- ``merge T``: the model's own seeds, then touching objects joined where the mean centre
-  distance along their shared border is above T (``InstanceParams.merge_above``).
+  card's ``instances_by_method``).
 
 ``--only TEXT`` keeps the rows whose variant name starts with TEXT.
 
@@ -99,8 +97,6 @@ def variants(model) -> dict:
         out[f"sinks split {d} px"] = with_setting(instances, "flow_seeds", split_sinks(d))
     other_seeds = {f"h-maxima {h}": {**model.card["instances"], "method": "maxima", "h_max": h}
                    for h in (0.15, 0.25, 0.4)}
-    other_seeds.update({f"merge {t}": {**model.card["instances"], "merge_above": t}
-                        for t in (0.2, 0.3, 0.4, 0.5)})
     if "flows" in model.card.get("instances_by_method", {}):
         other_seeds["flows"] = model.card["instances_by_method"]["flows"]
     for name, params in other_seeds.items():

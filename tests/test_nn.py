@@ -452,22 +452,3 @@ def test_pretrained_encoder_unet_loads_imagenet_weights_and_round_trips(tmp_path
     a = m.predict_probs(image, backend="torch")
     assert a.shape == (2, 70, 90)
     assert np.allclose(a, back.predict_probs(image, backend="torch"), atol=1e-6)
-
-
-def test_pieces_of_one_nucleus_are_joined_but_touching_nuclei_are_not():
-    """A bright patch gives one nucleus a second centre-distance peak, so h-maxima cut it in
-    two; those pieces meet where the centre distance is high, and ``merge_above`` joins them,
-    while two touching nuclei, which meet where each one's distance to its border is 0, stay
-    apart."""
-    from scipy import ndimage as ndi
-    yy, xx = np.mgrid[:60, :120]
-    textured = np.hypot(yy - 30, xx - 30) < 16
-    dist = ndi.distance_transform_edt(textured)
-    bump = np.exp(-(np.hypot(yy - 30, xx - 40) / 3.0) ** 2)
-    probs = make_targets(discs((60, 120), centres=((30, 78), (30, 100)), radius=11))[:2]
-    probs[0][textured] = 1
-    probs[1][textured] = (0.8 * dist / dist.max() + 0.6 * bump)[textured]
-    split = probs_to_labels(probs, InstanceParams(method="maxima", h_max=0.15))
-    assert len(np.unique(split[textured])) == 2 and split.max() == 4
-    joined = probs_to_labels(probs, InstanceParams(method="maxima", h_max=0.15, merge_above=0.3))
-    assert len(np.unique(joined[textured])) == 1 and joined.max() == 3

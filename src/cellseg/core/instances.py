@@ -15,12 +15,6 @@ Four ways to seed it (``InstanceParams.method``):
   distance peaks are joined by a ridge above ``seed_threshold`` still get a seed each, while
   the small bumps of one nucleus do not. Found on the map downsampled 2x (the seeds are
   points; the watershed runs at full resolution).
-
-With ``merge_above`` > 0, touching objects whose shared border lies where the predicted
-centre distance is still high (its mean along the border above ``merge_above``) are joined:
-two touching nuclei meet where each one's distance to its own border is near 0, while the
-pieces of one nucleus cut apart by its texture (a bright patch seeding an object of its own)
-meet inside it (:func:`merge_across_high_borders`).
 """
 from __future__ import annotations
 
@@ -47,8 +41,6 @@ class InstanceParams:
     boundary_threshold: float = 0.5  # rim probability below which a pixel can seed (boundary)
     h_max: float = 0.2            # height (centre distance, 0..1) a maximum must rise above
                                   # its surroundings to seed (maxima)
-    merge_above: float = 0.0      # join touching objects whose shared border's mean centre
-                                  # distance (0..1) is above this; 0: never
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -174,37 +166,6 @@ def seeds_and_relief(probs: np.ndarray, mask: np.ndarray,
     return seeds, rim - probs[1]
 
 
-def merge_across_high_borders(labels: np.ndarray, dist: np.ndarray,
-                              threshold: float) -> np.ndarray:
-    """Copy of ``labels`` (H, W) int in which touching objects are joined when the mean of
-    ``dist`` (H, W) float, the predicted centre distance (0 at an object's border, 1 at its
-    centre), over the pixel pairs across their shared border is above ``threshold``; chains
-    of such pairs become one object (its lowest label)."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-    a = np.concatenate([labels[:, :-1].ravel(), labels[:-1, :].ravel()])
-    b = np.concatenate([labels[:, 1:].ravel(), labels[1:, :].ravel()])
-    d = np.concatenate([(dist[:, :-1] + dist[:, 1:]).ravel(),
-                        (dist[:-1, :] + dist[1:, :]).ravel()]) / 2
-    across = (a != b) & (a > 0) & (b > 0)
-    if not across.any():
-        return labels
-    a, b, d = a[across], b[across], d[across]
-    n = int(labels.max()) + 1
-    pairs, index = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
-    mean = np.bincount(index, weights=d) / np.bincount(index)
-    join = pairs[mean > threshold]
-    if not len(join):
-        return labels
-    graph = coo_matrix((np.ones(len(join)), (join // n, join % n)), shape=(n, n))
-    _, component = connected_components(graph, directed=False)
-    lowest = np.full(component.max() + 1, n, np.int64)
-    np.minimum.at(lowest, component, np.arange(n))
-    new = lowest[component]
-    new[0] = 0
-    return new[labels].astype(labels.dtype)
-
-
 def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None,
                     mask: np.ndarray | None = None) -> np.ndarray:
     """(C, H, W) probabilities (foreground, centre distance[, object rims | flows]) -> (H, W)
@@ -213,10 +174,8 @@ def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None,
     Seeds (see :func:`seeds_and_relief`) grow by watershed over the foreground mask
     (probability above ``prob_threshold``, or the (H, W) bool ``mask`` when given, e.g. the
     true foreground, to score how the objects are told apart alone). Foreground regions
-    without a seed become objects of their own. Touching objects are joined across borders
-    of high centre distance (``merge_above``, see :func:`merge_across_high_borders`). Objects
-    under ``min_size`` pixels, then those under ``min_relative`` times the median object
-    area, are dropped; labels are 1..N.
+    without a seed become objects of their own. Objects under ``min_size`` pixels, then those
+    under ``min_relative`` times the median object area, are dropped; labels are 1..N.
     """
     p = params or InstanceParams()
     mask = probs[0] > p.prob_threshold if mask is None else mask
@@ -229,8 +188,6 @@ def probs_to_labels(probs: np.ndarray, params: InstanceParams | None = None,
     if lost.any():
         extra, _ = ndi.label(lost)
         labels = np.where(lost, extra + labels.max(), labels)
-    if p.merge_above > 0:
-        labels = merge_across_high_borders(labels, probs[1], p.merge_above)
     if p.min_size > 1:
         labels = remove_small(labels, p.min_size)
     labels = remove_relatively_small(labels, p.min_relative)
