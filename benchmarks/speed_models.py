@@ -35,6 +35,14 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
+def image_kind(model) -> str:
+    """Which bundled model's test image a model folder is timed on: the phase-contrast frame
+    for a model trained on Usiigaci, else by its input (gray or stained tissue)."""
+    if any("usiigaci" in str(d) for d in model.card.get("training", {}).get("data", [])):
+        return "cells"
+    return "nuclei" if model.channel == "gray" else "he"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -61,15 +69,15 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads; best of {args.repeat}")
     for name in args.models:
         model = load_model(name)
-        # a model folder is timed on the bundled image of its input: gray or stained tissue
-        image = images.get(name, gray if model.channel == "gray" else he_image)
+        kind = name if name in images else image_kind(model)
+        image = images[kind]
         label = f"{name} model + instance step, {image.shape[1]}x{image.shape[0]}"
         for backend in ("onnx", "torch"):
             s = best_of(lambda: model.segment(image, diameter=None, backend=backend), args.repeat)
             print(f"{label}, {backend + ' float32':<16} {s:6.2f} s")
         s = best_of(lambda: model.segment(image, diameter=None, backend="bf16"), args.repeat)
         print(f"{label}, {'torch bfloat16':<16} {s:6.2f} s")
-        if name == "cells":
+        if kind == "cells":
             s = best_of(lambda: model.segment(image, diameter="auto"), args.repeat)
             print(f"{label}, {'default (auto)':<16} {s:6.2f} s")
     if args.no_training:
