@@ -1,4 +1,4 @@
-"""Where a movie's count error comes from: objects with no TRA marker, merges and misses.
+"""Where a movie's count error comes from: unmarked objects, splits, merges and misses.
 
     python benchmarks/count_errors.py [--model NAME|PATH] [--every N] [--list]
 
@@ -44,9 +44,9 @@ def frame_errors(image: np.ndarray, labels: np.ndarray, markers: np.ndarray) -> 
     Returns
     -------
     list of dict; the last has ``kind == "frame"`` with counts ``pred``, ``markers``,
-    ``split``, ``merged`` and ``missed``; the others ``kind == "extra"`` with ``area`` (pixels), ``edge``
-    (touches the image border) and ``relative_intensity`` (mean intensity / median mean
-    intensity of the predicted objects holding a marker).
+    ``split``, ``merged`` and ``missed``; the others ``kind == "extra"`` with ``area``
+    (pixels), ``edge`` (touches the image border) and ``relative_intensity`` (mean intensity
+    / median mean intensity of the predicted objects holding a marker).
     """
     table = contingency(markers, labels)[1:, 1:]          # marker id x predicted id, pixels
     marker_ids = np.nonzero(np.bincount(markers.ravel()))[0]
@@ -108,8 +108,8 @@ def main() -> None:
                           f"edge {r['edge']}, intensity {r['relative_intensity']:.2f}x")
         name = f"{seq.parent.name}/01"
         print(f"{name:<22}{totals['frames']:>7}{totals['pred']:>6}{totals['markers']:>8}"
-              f"{totals['extra']:>6}{totals['edge']:>8}{totals['dim']:>5}{totals['split']:>6}{totals['merged']:>7}"
-              f"{totals['missed']:>7}{100 * np.mean(relative):>7.1f}%")
+              f"{totals['extra']:>6}{totals['edge']:>8}{totals['dim']:>5}{totals['split']:>6}"
+              f"{totals['merged']:>7}{totals['missed']:>7}{100 * np.mean(relative):>7.1f}%")
 
 
 if __name__ == "__main__":
