@@ -452,3 +452,30 @@ def test_pretrained_encoder_unet_loads_imagenet_weights_and_round_trips(tmp_path
     a = m.predict_probs(image, backend="torch")
     assert a.shape == (2, 70, 90)
     assert np.allclose(a, back.predict_probs(image, backend="torch"), atol=1e-6)
+
+
+def test_ensemble_predicts_the_mean_of_its_networks_and_round_trips(tmp_path):
+    """Two networks of different architecture read as one: its probabilities are the mean of
+    theirs (every output), through PyTorch and ONNX Runtime alike, after saving and loading;
+    tiles are multiples of both networks' strides."""
+    from cellseg.model.ensemble import Ensemble
+    torch.manual_seed(0)
+    plain = TrainedModel.new(UNetConfig(width=4, depth=2, out_channels=4))
+    effnet = TrainedModel.new(UNetConfig(encoder="efficientnet-lite0", width=4, out_channels=4))
+    ens = Ensemble([plain.net, effnet.net]).eval()
+    assert ens.multiple == 32
+    x = torch.rand(1, 1, 64, 64)
+    with torch.no_grad():
+        mean = (torch.sigmoid(plain.net.eval()(x)) + torch.sigmoid(effnet.net.eval()(x))) / 2
+        assert torch.allclose(torch.sigmoid(ens(x)), mean, atol=1e-5)
+    members = [plain.card["architecture"], effnet.card["architecture"]]
+    save_model(TrainedModel(ens, {**plain.card, "architecture": {"members": members}}),
+               tmp_path / "ens")
+    back = load_model(tmp_path / "ens")
+    image = np.random.default_rng(0).random((64, 96)).astype(np.float32)  # tiles unpadded
+    expected = (plain.predict_probs(image, backend="torch")
+                + effnet.predict_probs(image, backend="torch")) / 2
+    for backend in ("torch", "onnx"):
+        assert np.allclose(back.predict_probs(image, backend=backend), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="channels differ"):
+        Ensemble([plain.net, tiny_model().net])

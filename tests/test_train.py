@@ -10,7 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import discs
+from conftest import ROOT, discs
 
 from cellseg.model.store import load_model
 
@@ -372,3 +372,36 @@ def test_leave_out_keeps_a_group_out_of_two_folders(dataset, tmp_path):
     cfg.write_text(TINY.format(epochs=1) + "val_groups: [set41]\n")
     r = cli("train", dataset, other, "-o", tmp_path / "none", "--config", cfg, "-q")
     assert r.returncode != 0 and "val_groups ['set41'] matches no group" in r.stderr
+
+
+def test_ensemble_of_two_trained_models(dataset, tmp_path):
+    """scripts/average_models.py --outputs makes one model of two trained ones (their
+    outputs averaged, thresholds tuned on their shared validation images, both training
+    records kept); it segments as any model does, and training cannot start from it."""
+    runs = []
+    for seed in (0, 3):
+        cfg = config(tmp_path, 1)
+        cfg.write_text(cfg.read_text() + f"seed: {seed}\n")  # other weights, same split
+        runs.append(tmp_path / f"seed{seed}")
+        assert cli("train", dataset, "-o", runs[-1], "--config", cfg, "-q").returncode == 0
+    out = tmp_path / "ensemble"
+    r = subprocess.run([sys.executable, "scripts/average_models.py", str(out), str(dataset),
+                        "--outputs", "--model", str(runs[0]), "--model", str(runs[1])],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "dsb_score" in r.stdout
+    card = json.loads((out / "model.json").read_text())
+    assert len(card["architecture"]["members"]) == 2
+    members = [load_model(p) for p in runs]
+    assert [m["weights_sha256"] for m in card["training"]["members"]] == \
+        [m.card["weights_sha256"] for m in members]
+    assert card["training"]["seconds"] == pytest.approx(
+        sum(m.card["training"]["seconds"] for m in members), abs=0.2)
+    image = iio.imread(dataset / "images" / "im0.png")
+    expected = sum(m.predict_probs(image, backend="torch") for m in members) / 2
+    ensemble = load_model(out)
+    assert np.allclose(ensemble.predict_probs(image, backend="torch"), expected, atol=1e-5)
+    assert ensemble.segment(image).shape == image.shape
+    r = cli("train", dataset, "-o", tmp_path / "more", "--init", out, "-q")
+    assert r.returncode == 2 and f"{out}: an ensemble of 2 networks" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1

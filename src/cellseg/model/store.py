@@ -62,7 +62,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> TrainedModel:
     import torch
     from safetensors.torch import load_file
 
-    from cellseg.model.unet import UNetConfig, build_network
+    from cellseg.model.ensemble import network_from_architecture
     weights, card_path = model_paths(name_or_path)
     for f in (weights, card_path):
         if not f.exists():
@@ -73,7 +73,10 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL) -> TrainedModel:
         state = load_file(str(weights))
     except Exception as exc:
         raise InputError(weights, f"not a safetensors weights file ({exc})") from exc
-    net = build_network(UNetConfig.from_dict(card["architecture"]))
+    try:
+        net = network_from_architecture(card["architecture"])
+    except (TypeError, ValueError) as exc:
+        raise InputError(card_path, f"not a network architecture ({exc})") from exc
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -127,10 +127,10 @@ def start_from(model, name_or_path: str, data_ids=()) -> dict:
 
     import torch
 
+    from cellseg.model.ensemble import single_network
     from cellseg.model.store import load_model
-    from cellseg.model.unet import UNetConfig
     source = load_model(name_or_path)
-    network = lambda card, **kw: replace(UNetConfig.from_dict(card["architecture"]),  # noqa: E731
+    network = lambda card, **kw: replace(single_network(card, name_or_path),  # noqa: E731
                                          out_channels=0, **kw)
     target = network(model.card)
     wider = (target.encoder == "plain" and network(source.card).width < target.width

@@ -1,0 +1,79 @@
+"""Several trained networks read as one: the mean of their probability maps.
+
+Two networks of different architecture (a U-Net from scratch and one on an ImageNet-pretrained
+encoder) err in different places along cell outlines; the mean of their maps draws them closer
+to the annotation than either alone (``docs/measurements.md``, cells 0.15.0). An
+:class:`Ensemble` is an ordinary network to the rest of cellseg: tiles, test-time
+augmentation, the ONNX export and every instance step see one (N, C, H, W) output.
+
+A model card describes an ensemble with ``architecture: {"members": [arch, arch, ...]}``,
+one U-Net architecture per member, and its weights file holds ``members.<i>.<name>`` tensors.
+``scripts/average_models.py --outputs`` writes one.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from cellseg.errors import InputError
+
+LOGIT_EPS = 1e-6  # probabilities are clamped to [eps, 1 - eps] before the logit
+
+
+class Ensemble(nn.Module):
+    """(N, in_channels, H, W) -> (N, out_channels, H, W) logits whose sigmoid is the mean of
+    the members' sigmoid outputs (every output channel, flows included: they are predicted
+    through a sigmoid too).
+
+    Parameters
+    ----------
+    members : networks with the same input and output channels (:class:`UNet` or
+        :class:`EfficientUNet`), in eval mode when used for prediction.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two networks")
+        channels = {(m.cfg.in_channels, m.cfg.out_channels) for m in members}
+        if len(channels) > 1:
+            raise ValueError(f"the networks' (input, output) channels differ: {sorted(channels)}")
+        self.members = nn.ModuleList(members)
+        self.cfg = members[0].cfg  # read for in_channels and out_channels, which all share
+
+    @property
+    def multiple(self) -> int:
+        """Tile sides must be multiples of this (pixels): every member's multiple."""
+        return math.lcm(*(m.multiple for m in self.members))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean = torch.stack([torch.sigmoid(m(x).float()) for m in self.members]).mean(0)
+        return torch.logit(mean, eps=LOGIT_EPS)
+
+
+def is_ensemble(card: dict) -> bool:
+    """Whether the model card ``card`` describes an :class:`Ensemble`."""
+    return "members" in card.get("architecture", {})
+
+
+def network_from_architecture(architecture: dict) -> nn.Module:
+    """The untrained network of a card's ``architecture``: one U-Net, or an
+    :class:`Ensemble` of one per entry of ``members``."""
+    from cellseg.model.unet import UNetConfig, build_network
+    if "members" in architecture:
+        return Ensemble([build_network(UNetConfig.from_dict(a))
+                         for a in architecture["members"]])
+    return build_network(UNetConfig.from_dict(architecture))
+
+
+def single_network(card: dict, source: str):
+    """The :class:`UNetConfig` of the one network of ``card``; a one-line
+    :class:`InputError` naming ``source`` for an ensemble, which training cannot start from."""
+    from cellseg.model.unet import UNetConfig
+    if is_ensemble(card):
+        n = len(card["architecture"]["members"])
+        raise InputError(source, f"an ensemble of {n} networks: training starts from one "
+                                 "network (one of the models it was made of)")
+    return UNetConfig.from_dict(card["architecture"])
