@@ -17,8 +17,9 @@ from cellseg.model.store import BUNDLED_DIR, bundled_models, load_model
 # samples DSB 0.445 (0.22.0 nuclei, pretrained encoder, with 0.21.0 he; 0.405 with 0.10.0
 # nuclei and 0.9.0 he; 0.303 with 0.6.0 nuclei); fluorescence sample DSB 0.484, AP50 0.731
 # (0.22.0 nuclei; 0.10.0: 0.427 / 0.667; 0.6.0: 0.412 / 0.652; 0.5.0: 0.407 / 0.609); cells
-# model on Usiigaci set41, a validation set it never trained on: AP50 0.911 (0.15.0, the mean of
-# 0.14.0's and 0.13.0's networks; 0.14.0: 0.870; 0.13.0: 0.871; 0.12.0: 0.880; 0.10.0: 0.860; 0.7.0: 0.851; 0.6.0, rim seeds: 0.776; 0.4.0: 0.542);
+# model on Usiigaci set41, a validation set it never trained on: AP50 0.911 (0.15.0, the mean
+# of 0.14.0's and 0.13.0's networks; 0.14.0: 0.870; 0.13.0: 0.871; 0.12.0: 0.880; 0.10.0:
+# 0.860; 0.7.0: 0.851; 0.6.0, rim seeds: 0.776; 0.4.0: 0.542);
 # he model on the 5 MoNuSeg images of its held-out patients:
 # F1@0.5 0.756, PQ 0.563 (0.21.0, one run; 0.13.0: 0.759 / 0.567; 0.9.0, flows: 0.743 / 0.552;
 # 0.8.0, rims: 0.711 / 0.527; 0.7.0: 0.731 / 0.541)
