@@ -183,14 +183,17 @@ SEEDS = {"distance": "centre", "maxima": "h-maxima", "boundary": "rims", "flows"
 
 def left_out_methods(model_path: str) -> dict:
     """{row name: image -> labels} of an H&E model trained without a source: named by its
-    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; "+rims" or
+    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; an ensemble names
+    each of its networks, "EffNet-Lite0 + U-Net"; "+rims" or
     "+flows" when it also predicts object rims or flows) and input channel, one row per
     instance step it was tuned for (its card's ``instances_by_method``: seeds from the centre
     distance, its h-maxima, the rims or the flows' sinks),
     each with that step's tuned thresholds."""
     model = load_model(model_path)
     card = model.card
-    net = "U-Net" if card["architecture"].get("encoder", "plain") == "plain" else "EffNet-Lite0"
+    encoders = [a.get("encoder", "plain")
+                for a in card["architecture"].get("members", [card["architecture"]])]
+    net = " + ".join("U-Net" if e == "plain" else "EffNet-Lite0" for e in encoders)
     extra = {"boundary": "+rims", "flow_x": "+flows"}  # by the network's last output
     net += extra.get(card["outputs"][-1], "")
     name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"

@@ -377,7 +377,8 @@ def test_leave_out_keeps_a_group_out_of_two_folders(dataset, tmp_path):
 def test_ensemble_of_two_trained_models(dataset, tmp_path):
     """scripts/average_models.py --outputs makes one model of two trained ones (their
     outputs averaged, thresholds tuned on their shared validation images, both training
-    records kept); it segments as any model does, and training cannot start from it."""
+    records kept); it segments as any model does, and training from it starts from its first
+    network."""
     runs = []
     for seed in (0, 3):
         cfg = config(tmp_path, 1)
@@ -402,6 +403,12 @@ def test_ensemble_of_two_trained_models(dataset, tmp_path):
     ensemble = load_model(out)
     assert np.allclose(ensemble.predict_probs(image, backend="torch"), expected, atol=1e-5)
     assert ensemble.segment(image).shape == image.shape
-    r = cli("train", dataset, "-o", tmp_path / "more", "--init", out, "-q")
-    assert r.returncode == 2 and f"{out}: an ensemble of 2 networks" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    # fine-tuning an ensemble fine-tunes its first network, and says so
+    r = cli("train", dataset, "-o", tmp_path / "more", "--config", config(tmp_path, 1),
+            "--init", out, "-q")
+    assert r.returncode == 0, r.stderr
+    assert f"warning: {out}: an ensemble of 2 networks; training starts from the first" in r.stderr
+    card = json.loads((tmp_path / "more" / "model.json").read_text())
+    assert card["architecture"] == members[0].card["architecture"]
+    assert card["training"]["init"]["ensemble_member"] == "the first of 2 networks"
+    assert card["training"]["init"]["seconds"] == members[0].card["training"]["seconds"]

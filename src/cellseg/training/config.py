@@ -184,13 +184,14 @@ class TrainConfig:
     def starting_from(self, model) -> "TrainConfig":
         """This config set to fine-tune ``model`` (a loaded :class:`TrainedModel`, recorded
         as ``init`` by its source): its network, representation and input are taken."""
-        from cellseg.model.ensemble import single_network
+        from cellseg.model.ensemble import first_network
         from cellseg.training.targets import REPRESENTATIONS
+        model = first_network(model)
         outputs = list(model.card["outputs"])
         representation = next(r for r, o in REPRESENTATIONS.items() if list(o) == outputs)
         spec = model.card.get("input", {})
         return TrainConfig.from_dict({
             **self.to_dict(), "init": str(model.source),
-            "network": single_network(model.card, model.source).to_dict(),
+            "network": UNetConfig.from_dict(model.card["architecture"]).to_dict(),
             "representation": representation, "channels": spec.get("channels", self.channels),
             "invert": spec.get("invert", self.invert), "gamma": spec.get("gamma", 1.0)})

@@ -127,10 +127,16 @@ def start_from(model, name_or_path: str, data_ids=()) -> dict:
 
     import torch
 
-    from cellseg.model.ensemble import single_network
+    from cellseg.model.ensemble import first_network, is_ensemble
     from cellseg.model.store import load_model
+    from cellseg.model.unet import UNetConfig
     source = load_model(name_or_path)
-    network = lambda card, **kw: replace(single_network(card, name_or_path),  # noqa: E731
+    members = len(source.card["architecture"]["members"]) if is_ensemble(source.card) else 0
+    if members:
+        warnings.warn(f"{name_or_path}: an ensemble of {members} networks; training starts from "
+                      "the first of them", stacklevel=2)
+        source = first_network(source)
+    network = lambda card, **kw: replace(UNetConfig.from_dict(card["architecture"]),  # noqa: E731
                                          out_channels=0, **kw)
     target = network(model.card)
     wider = (target.encoder == "plain" and network(source.card).width < target.width
@@ -145,6 +151,8 @@ def start_from(model, name_or_path: str, data_ids=()) -> dict:
     recorded = {"model": str(name_or_path), "cellseg_version": source.card.get("cellseg_version"),
                 "weights_sha256": source.card.get("weights_sha256"),
                 "seconds": source.card.get("training", {}).get("seconds")}
+    if members:
+        recorded["ensemble_member"] = f"the first of {members} networks"
     if wider:
         from cellseg.model.widen import widen_unet
         recorded["widened"] = f"width {source.net.cfg.width} -> {target.width}"
