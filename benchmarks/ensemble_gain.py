@@ -30,7 +30,8 @@ THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", action="append", required=True, help="bundled name or folder (twice)")
+    ap.add_argument("--model", action="append", required=True,
+                    help="bundled name or model folder (twice)")
     ap.add_argument("--data", default=None, help="dataset of the first model's validation ids")
     ap.add_argument("--experiment", choices=["512x640"], default=None,
                     help="also score DSB2018's 512x640 fluorescence experiment")

@@ -74,12 +74,12 @@ def score(segment, items) -> tuple[dict, float]:
 
 
 def row(source: str, method: str, s: dict, sec: float) -> str:
-    return (f"{source:<32}{method:<34}{s['images']:>5}{s['dsb_score']:>7.3f}{s['ap50']:>7.3f}"
+    return (f"{source:<32}{method:<44}{s['images']:>5}{s['dsb_score']:>7.3f}{s['ap50']:>7.3f}"
             f"{s['f1_50']:>7.3f}{s['pq']:>7.3f}{s['aji']:>7.3f}{s['seg']:>7.3f}"
             f"{s['count_mae']:>9.1f}{s['n_pred'] / max(1, s['n_true']):>9.2f}{sec:>7.2f}")
 
 
-HEADER = (f"{'source':<32}{'method':<34}{'imgs':>5}{'DSB':>7}{'AP50':>7}{'F1@50':>7}{'PQ':>7}"
+HEADER = (f"{'source':<32}{'method':<44}{'imgs':>5}{'DSB':>7}{'AP50':>7}{'F1@50':>7}{'PQ':>7}"
           f"{'AJI':>7}{'SEG':>7}{'countMAE':>9}{'pred/true':>9}{'s/img':>7}")
 BACKEND = "auto"  # --backend: how the networks run (auto: ONNX Runtime float32 on CPU)
 TTA = False  # --tta: test-time augmentation
@@ -183,17 +183,19 @@ SEEDS = {"distance": "centre", "maxima": "h-maxima", "boundary": "rims", "flows"
 
 def left_out_methods(model_path: str) -> dict:
     """{row name: image -> labels} of an H&E model trained without a source: named by its
-    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; an ensemble names
-    each of its networks, "EffNet-Lite0 + U-Net"; "+rims" or
+    network (U-Net, or on the ImageNet-pretrained EfficientNet-Lite0 encoder; "mean of 2 nets"
+    for an ensemble; "+rims" or
     "+flows" when it also predicts object rims or flows) and input channel, one row per
     instance step it was tuned for (its card's ``instances_by_method``: seeds from the centre
     distance, its h-maxima, the rims or the flows' sinks),
     each with that step's tuned thresholds."""
     model = load_model(model_path)
     card = model.card
-    encoders = [a.get("encoder", "plain")
-                for a in card["architecture"].get("members", [card["architecture"]])]
-    net = " + ".join("U-Net" if e == "plain" else "EffNet-Lite0" for e in encoders)
+    members = card["architecture"].get("members")
+    if members:
+        net = f"mean of {len(members)} nets"
+    else:
+        net = "U-Net" if card["architecture"].get("encoder", "plain") == "plain" else "EffNet-Lite0"
     extra = {"boundary": "+rims", "flow_x": "+flows"}  # by the network's last output
     net += extra.get(card["outputs"][-1], "")
     name = f"{net}, {card.get('input', {}).get('channels', 'gray')}"
