@@ -45,7 +45,7 @@ def main() -> None:
     if data is None:
         ap.error("give --data for a model that is not bundled")
     val_ids = set(a.card["training"]["val_ids"])
-    maps = {"validation": [], args.experiment: []}
+    maps: dict[str, list] = {}  # subset -> (truth, factor, maps of a, maps of b) per image
     for it in open_dataset(data):
         image, truth = it.load()
         if it.id in val_ids:
@@ -57,7 +57,7 @@ def main() -> None:
             continue
         diameter, _, probs = a.auto_passes(image)
         factor = 1.0 if diameter is None else a.factor(diameter, image.shape[:2])
-        maps[subset].append((truth, factor, probs, b.probs(image, factor)))
+        maps.setdefault(subset, []).append((truth, factor, probs, b.probs(image, factor)))
     names = [Path(m).name for m in args.model]
     print(f"{names[0]} and {names[1]} on {data.name}; instance step of {names[0]}: "
           f"{a.params.method}")
@@ -65,8 +65,6 @@ def main() -> None:
           f"{'F1@50':>8}{'pixIoU':>8}")
     for label, weight in ((names[0], 1.0), (names[1], 0.0), ("mean of both", 0.5)):
         for subset, items in maps.items():
-            if not items:
-                continue
             for thr in THRESHOLDS:
                 scores = []
                 for truth, factor, pa, pb in items:
