@@ -64,7 +64,7 @@ def main() -> None:
     print(f"{'maps':<34}{'subset':<12}{'images':>7}{'fg thr':>8}{'DSB':>8}{'AP50':>8}"
           f"{'F1@50':>8}{'pixIoU':>8}")
     for label, weight in ((names[0], 1.0), (names[1], 0.0), ("mean of both", 0.5)):
-        for subset, items in maps.items():
+        for subset, items in sorted(maps.items(), key=lambda kv: kv[0] != "validation"):
             for thr in THRESHOLDS:
                 scores = []
                 for truth, factor, pa, pb in items:
