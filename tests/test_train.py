@@ -277,6 +277,34 @@ def test_bf16_auto_trains_in_float32_where_the_cpu_emulates_bfloat16(monkeypatch
     assert hardware.hardware("cpu", True).endswith("bfloat16")
 
 
+def test_crop_processes_change_nothing_but_speed():
+    """On a GPU the crops are the limit (one core: ~40 crops/s; 7 loader processes fed an H100
+    ~135/s), so ``num_workers: auto`` starts loader processes there and none on a CPU. The
+    crops, and so the trained model, must not depend on how many make them."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from cellseg.training.config import TrainConfig
+    from cellseg.training.data import CropDataset
+    from cellseg.training.hardware import loader_workers
+    assert TrainConfig().num_workers == "auto"
+    for bad in ("many", -1, True, 1.5):
+        with pytest.raises(ValueError, match="num_workers must be auto or a whole number"):
+            TrainConfig.from_dict({"num_workers": bad})
+    assert loader_workers("auto", "cpu", cpus=64) == 0
+    assert loader_workers("auto", "cuda:0", cpus=16) == 8
+    assert loader_workers("auto", "cuda:1", world=2, cpus=8) == 3
+    assert loader_workers(5, "cpu") == 5
+    rng = np.random.default_rng(0)
+    image = rng.random((96, 96)).astype(np.float32)
+    ds = CropDataset([image], [discs((96, 96), ((20, 20), (50, 60), (70, 25)), 9)], patch_size=48,
+                     samples_per_epoch=8, representation="flows")
+    ds.set_epoch(3)
+    batches = [[torch.cat(b) for b in zip(*DataLoader(ds, batch_size=4, num_workers=w))]
+               for w in (0, 2)]
+    assert all(torch.equal(a, b) for a, b in zip(*batches))
+
+
 def test_killed_training_leaves_a_checkpoint_and_resumes(dataset, tmp_path):
     out = tmp_path / "model"
     cfg = config(tmp_path, 400)  # far more than can run before the signal; no early stop

@@ -12,7 +12,7 @@ This module only re-exports; see ``docs/architecture.md`` for where each part li
 """
 from __future__ import annotations
 
-__version__ = "0.24.0"
+__version__ = "0.24.1"
 
 from cellseg.api import segment, track, train  # noqa: E402
 from cellseg.core.measure import measure  # noqa: E402

@@ -130,7 +130,9 @@ class TrainConfig:
                                    # folder; same network and outputs): fine-tuning
     ema: float = 0.0               # validate and save an exponential moving average of the
                                    # weights, this decay per step (e.g. 0.997; 0: off)
-    num_workers: int = 0
+    num_workers: int | str = "auto"  # crop-making processes: auto = none on a CPU (the
+                                   # step needs its cores), on a GPU all cores but one, at
+                                   # most 8 (crops are its limit); results do not depend on it
     seed: int = 0                  # crops, augmentation, initial weights
     split_seed: int = 0            # validation split (when no val_groups): apart from seed, so
                                    # that a run with other crops, or a fine-tuning stage with
@@ -160,6 +162,10 @@ class TrainConfig:
             raise ValueError(f"channels must be one of {', '.join(IN_CHANNELS)}, "
                              f"got {cfg.channels!r}")
         check_gamma(cfg.gamma)
+        if cfg.num_workers != "auto" and (isinstance(cfg.num_workers, bool) or
+                                          not isinstance(cfg.num_workers, int) or cfg.num_workers < 0):
+            raise ValueError(f"num_workers must be auto or a whole number >= 0, "
+                             f"got {cfg.num_workers!r}")
         if cfg.bf16 not in (True, False, "auto"):
             raise ValueError(f"bf16 must be true, false or auto, got {cfg.bf16!r}")
         if cfg.representation not in REPRESENTATIONS:

@@ -47,6 +47,36 @@ def use_bf16(setting: bool | str, device: str) -> bool:
     return setting is True or (setting == "auto" and native)
 
 
+def loader_workers(setting: int | str, device: str, world: int = 1,
+                   cpus: int | None = None) -> int:
+    """Processes that make training crops beside each training process.
+
+    Parameters
+    ----------
+    setting : the config's ``num_workers``: a number, or "auto": none on a CPU, where the
+        training step needs the cores; on a GPU the process's share of the cores but one, at
+        most 8, since there the crops (~26 ms each on one core for 192² with flow targets)
+        are the limit, not the step.
+    device : "cpu" or "cuda:N".
+    world : training processes on this machine (torchrun), which share its cores.
+    cpus : cores (default: ``os.cpu_count()``).
+
+    Examples
+    --------
+    >>> loader_workers("auto", "cpu"), loader_workers("auto", "cuda:0", cpus=16)
+    (0, 8)
+    >>> loader_workers("auto", "cuda:0", world=4, cpus=16), loader_workers(2, "cpu")
+    (3, 2)
+    """
+    import os
+    if setting != "auto":
+        return int(setting)
+    if not device.startswith("cuda"):
+        return 0
+    share = (cpus or os.cpu_count() or 1) // max(1, world)
+    return max(0, min(8, share - 1))
+
+
 def hardware(device: str, bf16: bool) -> str:
     """What trained a model, for its card: the GPU's name, or the CPU's and its threads,
     and the precision."""

@@ -266,12 +266,14 @@ def train_epoch(run: Run, dataset, epoch: int, quiet: bool) -> float:
     from tqdm import tqdm
 
     from cellseg.training.checkpoint import update_ema
+    from cellseg.training.hardware import loader_workers
     from cellseg.training.losses import get_loss, segmentation_loss
     cfg, cuda = run.cfg, run.device.startswith("cuda")
     fg_loss = get_loss(cfg.loss)
     dataset.set_epoch(epoch)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=False,
-                        num_workers=cfg.num_workers, drop_last=True)
+                        num_workers=loader_workers(cfg.num_workers, run.device, run.world),
+                        drop_last=True)
     run.step_net.train()
     losses: list[float] = []
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=quiet, unit="step",
