@@ -131,8 +131,9 @@ class TrainConfig:
     ema: float = 0.0               # validate and save an exponential moving average of the
                                    # weights, this decay per step (e.g. 0.997; 0: off)
     num_workers: int | str = "auto"  # crop-making processes: auto = none on a CPU (the
-                                   # step needs its cores), on a GPU all cores but one, at
-                                   # most 8 (crops are its limit); results do not depend on it
+                                   # step needs its cores), on a GPU its share of the cores
+                                   # but one, at most 8 (crops are its limit); results do not
+                                   # depend on it
     seed: int = 0                  # crops, augmentation, initial weights
     split_seed: int = 0            # validation split (when no val_groups): apart from seed, so
                                    # that a run with other crops, or a fine-tuning stage with
