@@ -47,14 +47,15 @@ def main() -> None:
     ap.add_argument("--max-images", type=int, default=None)
     args = ap.parse_args()
     sources = gray_sources(args.max_images)
-    print(f"{'source':<22}{'A':<28}{'B':<28}{'imgs':>5}{'A':>7}{'B':>7}{'B-A':>8}"
+    w = max(len(Path(m).name) for pair in args.pair for m in pair) + 2
+    print(f"{'source':<22}{'A':<{w}}{'B':<{w}}{'imgs':>5}{'A':>7}{'B':>7}{'B-A':>8}"
           f"{'95% interval':>18}{'B better':>9}")
     for a, b in args.pair:
         for source, (_, _, pairs) in sources.items():
             metric = "seg" if "GOWT1" in source else "dsb_score"
             sa, sb = per_image(a, pairs, metric), per_image(b, pairs, metric)
             lo, hi = interval(sb - sa)
-            print(f"{source[:21]:<22}{Path(a).name[:27]:<28}{Path(b).name[:27]:<28}{len(pairs):>5}"
+            print(f"{source[:21]:<22}{Path(a).name:<{w}}{Path(b).name:<{w}}{len(pairs):>5}"
                   f"{sa.mean():>7.3f}{sb.mean():>7.3f}{(sb - sa).mean():>+8.3f}"
                   f"{f'[{lo:+.3f}, {hi:+.3f}]':>18}{int((sb > sa).sum()):>5}/{len(pairs):<3}",
                   flush=True)
