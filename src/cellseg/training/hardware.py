@@ -8,6 +8,7 @@ whereas AMX made it 2.2x faster than float32.
 """
 from __future__ import annotations
 
+import os
 import platform
 import warnings
 from pathlib import Path
@@ -68,7 +69,6 @@ def loader_workers(setting: int | str, device: str, world: int = 1,
     >>> loader_workers("auto", "cuda:0", world=4, cpus=16), loader_workers(2, "cpu")
     (3, 2)
     """
-    import os
     if setting != "auto":
         return int(setting)
     if not device.startswith("cuda"):
