@@ -96,8 +96,8 @@ def main() -> None:
               f"{len(np.unique(a)) - 1:>6}{len(np.unique(b)) - 1:>6}{agree:>12.3f}"
               f"{image_scores(truth, a)['dsb_score']:>9.3f}{image_scores(truth, b)['dsb_score']:>9.3f}"
               f"{cpu_info[stem][1]:>8.2f}{gpu_info[stem][1]:>8.3f}")
-    for leftover in tmp.parent.glob(f"{tmp.name}*"):  # the two runs' labels and timings
-        leftover.unlink()
+    for suffix in (".npz", ".json", "_gpu.npz"):  # the two runs' labels and timings
+        Path(f"{tmp}{suffix}").unlink()
 
 
 if __name__ == "__main__":
