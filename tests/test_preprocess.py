@@ -52,3 +52,18 @@ def test_rgb_goes_to_gray():
     rgb = np.zeros((10, 10, 3), np.uint8)
     rgb[..., 1] = 100
     assert prepare(rgb).shape == (10, 10)
+
+
+@pytest.mark.parametrize("name", ["fluorescence_0287e7ee", "brightfield_091944f1"])
+def test_hematoxylin_channel_of_a_gray_image_shows_nuclei_bright(name):
+    """A gray fluorescence or brightfield sample read as a hematoxylin channel (as the he model
+    reads it) has its annotated nuclei brighter than its background, as a stain shows them."""
+    from skimage.io import imread
+
+    from cellseg.core.preprocess import hematoxylin
+    from conftest import SAMPLES
+    image = imread(SAMPLES / "images" / f"{name}.png")
+    nuclei = imread(SAMPLES / "masks" / f"{name}.tif") > 0
+    h = hematoxylin(image)
+    assert h.shape == nuclei.shape
+    assert np.median(h[nuclei]) > np.median(h[~nuclei]) + 0.2 * (h.max() - h.min())

@@ -72,14 +72,17 @@ def hematoxylin(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB stained tissue -> (H, W) float32 hematoxylin optical density (nuclear
     stain; colour deconvolution of Ruifrok & Johnston, ``skimage.color.rgb2hed``).
 
-    Gray input (2-D, or channels that do not differ) has no stain to separate: it is returned
-    as its inverted gray value, so dark objects still come out bright.
+    Gray input (2-D, or channels that do not differ) has no stain to separate: nuclei are made
+    bright as a stain would make them, by inverting images with a bright background
+    (brightfield) and keeping those with a dark one (fluorescence) as they are.
     """
     from skimage.color import rgb2hed
     x = np.asarray(image)
-    if x.ndim == 2 or x.shape[-1] < 3:
+    if not is_color(x) or x.shape[-1] < 3:
         g = to_gray(x)
-        return (g.max() - g).astype(np.float32) if g.size else g
+        if g.size and has_bright_background(g):
+            return (g.max() - g).astype(np.float32)
+        return g
     rgb = x[..., :3]
     if rgb.dtype == np.uint8 or rgb.dtype == np.uint16:
         rgb = rgb.astype(np.float32) / np.iinfo(rgb.dtype).max
