@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from cellseg.core.preprocess import (
+    fit_normalization,
     has_bright_background,
     percentile_normalize,
     prepare,
@@ -67,3 +68,39 @@ def test_hematoxylin_channel_of_a_gray_image_shows_nuclei_bright(name):
     h = hematoxylin(image)
     assert h.shape == nuclei.shape
     assert np.median(h[nuclei]) > np.median(h[~nuclei]) + 0.2 * (h.max() - h.min())
+
+
+def test_hematoxylin_eosin_input_keeps_the_nuclear_plane_and_adds_the_counterstain():
+    """The two-plane stain input of a histology sample: its first plane is the hematoxylin
+    channel (nuclei above background), its second the eosin density; a gray image has no
+    counterstain, so its second plane is zeros."""
+    from skimage.io import imread
+
+    from cellseg.core.preprocess import hematoxylin, hematoxylin_eosin
+    from conftest import SAMPLES
+    image = imread(SAMPLES / "images" / "histology_0d3640c1.png")
+    nuclei = imread(SAMPLES / "masks" / "histology_0d3640c1.tif") > 0
+    he = hematoxylin_eosin(image)
+    assert he.shape == (2, *nuclei.shape) and he.dtype == np.float32
+    assert np.array_equal(he[0], hematoxylin(image))
+    assert np.median(he[0][nuclei]) > 2 * np.median(he[0][~nuclei])
+    assert he[1].max() > 0
+    assert prepare(image, channel="hematoxylin_eosin", invert=False).shape == he.shape
+    gray = hematoxylin_eosin(image[..., 0])
+    assert np.array_equal(gray[0], hematoxylin(image[..., 0])) and not gray[1].any()
+
+
+@pytest.mark.parametrize("channel", ["rgb", "hematoxylin_eosin", "hematoxylin"])
+def test_an_image_is_prepared_alike_for_training_and_for_prediction(channel):
+    """Training prepares an image with its own normalization (prepare), prediction with the
+    model's (fit_normalization, also fitted to a subsample of a huge image): both must map a
+    colour image the same way; the stain planes each to their own range."""
+    from skimage.io import imread
+
+    from conftest import SAMPLES
+    image = imread(SAMPLES / "images" / "histology_0d3640c1.png")
+    own = prepare(image, channel=channel)
+    fitted = prepare(image, channel=channel, norm=fit_normalization(image, channel=channel))
+    assert np.allclose(own, fitted, atol=1e-6)
+    if channel == "hematoxylin_eosin":
+        assert all(abs(np.percentile(p, 99.8) - 1) < 1e-3 for p in own)

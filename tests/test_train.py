@@ -119,8 +119,10 @@ def test_train_flows_from_a_boundary_model(dataset, tmp_path):
     assert model.segment(image).shape == (96, 96)
 
 
-def test_train_on_colour_planes_reads_rgb_images(dataset, tmp_path):
-    """channels: rgb -> a 3-plane network that segments colour images (stain jitter on)."""
+@pytest.mark.parametrize("channels, planes", [("rgb", 3), ("hematoxylin_eosin", 2)])
+def test_train_on_colour_planes_reads_colour_images(dataset, tmp_path, channels, planes):
+    """channels: rgb or hematoxylin_eosin -> a 3- or 2-plane network that segments colour
+    images (stain jitter on)."""
     root = tmp_path / "colour"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
@@ -130,17 +132,18 @@ def test_train_on_colour_planes_reads_rgb_images(dataset, tmp_path):
         iio.imwrite(root / "images" / f.name, np.where(lab[..., None] > 0, purple, pink).astype(np.uint8))
         iio.imwrite(root / "masks" / f.name, lab)
     cfg = config(tmp_path, 1)
-    cfg.write_text(cfg.read_text() + "channels: rgb\ninvert: false\naugment: {stain: 0.3}\n")
+    cfg.write_text(cfg.read_text() + f"channels: {channels}\ninvert: false\naugment: {{stain: 0.3}}\n")
     r = cli("train", root, "-o", tmp_path / "m", "--config", cfg, "-q")
     assert r.returncode == 0, r.stderr
     model = load_model(tmp_path / "m")
-    assert model.channel == "rgb" and model.net.cfg.in_channels == 3
+    assert model.channel == channels and model.net.cfg.in_channels == planes
     image = iio.imread(root / "images" / "im0.png")
-    assert model.prepare(image).shape == (3, 96, 96)
+    assert model.prepare(image).shape == (planes, 96, 96)
     assert model.segment(image).shape == (96, 96)
-    cfg.write_text(cfg.read_text().replace("channels: rgb", "channels: lab"))
+    cfg.write_text(cfg.read_text().replace(f"channels: {channels}", "channels: lab"))
     r = cli("train", root, "-o", tmp_path / "m2", "--config", cfg, "-q")
-    assert r.returncode == 2 and "channels must be one of gray, hematoxylin, rgb" in r.stderr
+    assert r.returncode == 2
+    assert "channels must be one of gray, hematoxylin, hematoxylin_eosin, rgb" in r.stderr
 
 
 def test_train_from_a_pretrained_encoder(dataset, tmp_path):

@@ -1,5 +1,5 @@
 """Normalization and channel handling: any image -> float32 (H, W) in about [0, 1]
-(or (3, H, W) for the ``"rgb"`` input of a colour model).
+(or (C, H, W) for the ``"rgb"`` and ``"hematoxylin_eosin"`` inputs of colour models).
 
 Both the classical pipeline and the network see images prepared here, at training and at
 prediction time alike, with the settings stored in the model file.
@@ -68,6 +68,29 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return x.astype(np.float32).mean(axis=-1)
 
 
+def _stain_densities(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3+) colour -> (H, W, 3) float32 hematoxylin, eosin and DAB optical densities
+    (``skimage.color.rgb2hed``); 8/16-bit input is read as fractions of full scale, float input
+    scaled by its own min..max."""
+    from skimage.color import rgb2hed
+    rgb = np.asarray(image)[..., :3]
+    if rgb.dtype == np.uint8 or rgb.dtype == np.uint16:
+        rgb = rgb.astype(np.float32) / np.iinfo(rgb.dtype).max
+    else:
+        lo, hi = intensity_range(rgb, 0.0, 100.0)
+        rgb = scale(rgb, lo, hi)
+    return rgb2hed(np.clip(rgb, 0, 1)).astype(np.float32)
+
+
+def _gray_as_stain(image: np.ndarray) -> np.ndarray:
+    """(H, W) gray image with its objects bright, as a nuclear stain would show them: inverted
+    when the background is bright (brightfield), kept when it is dark (fluorescence)."""
+    g = to_gray(image)
+    if g.size and has_bright_background(g):
+        return (g.max() - g).astype(np.float32)
+    return g
+
+
 def hematoxylin(image: np.ndarray) -> np.ndarray:
     """(H, W, 3) RGB stained tissue -> (H, W) float32 hematoxylin optical density (nuclear
     stain; colour deconvolution of Ruifrok & Johnston, ``skimage.color.rgb2hed``).
@@ -76,20 +99,25 @@ def hematoxylin(image: np.ndarray) -> np.ndarray:
     bright as a stain would make them, by inverting images with a bright background
     (brightfield) and keeping those with a dark one (fluorescence) as they are.
     """
-    from skimage.color import rgb2hed
     x = np.asarray(image)
     if not is_color(x) or x.shape[-1] < 3:
-        g = to_gray(x)
-        if g.size and has_bright_background(g):
-            return (g.max() - g).astype(np.float32)
-        return g
-    rgb = x[..., :3]
-    if rgb.dtype == np.uint8 or rgb.dtype == np.uint16:
-        rgb = rgb.astype(np.float32) / np.iinfo(rgb.dtype).max
-    else:
-        lo, hi = intensity_range(rgb, 0.0, 100.0)
-        rgb = scale(rgb, lo, hi)
-    return rgb2hed(np.clip(rgb, 0, 1))[..., 0].astype(np.float32)
+        return _gray_as_stain(x)
+    return np.ascontiguousarray(_stain_densities(x)[..., 0])
+
+
+def hematoxylin_eosin(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB stained tissue -> (2, H, W) float32 hematoxylin and eosin optical
+    densities (colour deconvolution as in :func:`hematoxylin`): the nuclear stain, and the
+    counterstain of cytoplasm, stroma and red blood cells that tells them from nuclei.
+
+    Gray input has no counterstain: the first plane is what :func:`hematoxylin` reads of it,
+    the second zeros.
+    """
+    x = np.asarray(image)
+    if not is_color(x) or x.shape[-1] < 3:
+        h = _gray_as_stain(x)
+        return np.stack([h, np.zeros_like(h)])
+    return np.ascontiguousarray(np.moveaxis(_stain_densities(x)[..., :2], -1, 0))
 
 
 def rgb_planes(image: np.ndarray) -> np.ndarray:
@@ -101,13 +129,15 @@ def rgb_planes(image: np.ndarray) -> np.ndarray:
     return np.moveaxis(x[..., :3], -1, 0).astype(np.float32)
 
 
-CHANNELS = {"gray": to_gray, "hematoxylin": hematoxylin, "rgb": rgb_planes}
-IN_CHANNELS = {"gray": 1, "hematoxylin": 1, "rgb": 3}  # network input planes per channel mode
+CHANNELS = {"gray": to_gray, "hematoxylin": hematoxylin, "hematoxylin_eosin": hematoxylin_eosin,
+            "rgb": rgb_planes}
+IN_CHANNELS = {"gray": 1, "hematoxylin": 1, "hematoxylin_eosin": 2, "rgb": 3}  # input planes
 
 
 def to_channel(image: np.ndarray, channel: str = "gray") -> np.ndarray:
     """What a model reads of an image, as float32: ``"gray"`` (luminance, (H, W)),
-    ``"hematoxylin"`` (stain-deconvolved nuclear channel of RGB tissue, (H, W)) or ``"rgb"``
+    ``"hematoxylin"`` (stain-deconvolved nuclear channel of RGB tissue, (H, W)),
+    ``"hematoxylin_eosin"`` (its nuclear and counterstain channels, (2, H, W)) or ``"rgb"``
     ((3, H, W) colour planes)."""
     try:
         return CHANNELS[channel](image)
@@ -127,13 +157,36 @@ def has_bright_background(gray: np.ndarray) -> bool:
     return bool((med - lo) / (hi - lo) > 0.5)
 
 
+PER_PLANE = {"hematoxylin_eosin"}  # channels whose planes are each mapped to their own range
+
+
 @dataclass(frozen=True)
 class Normalization:
-    """Intensity mapping of one image: (gray - lo) / (hi - lo), then 1 - x if ``invert``."""
+    """Intensity mapping of one image: (x - lo) / (hi - lo), then 1 - x if ``invert``; ``lo``
+    and ``hi`` are floats, or one per plane (tuples) for the channels in :data:`PER_PLANE`."""
 
-    lo: float
-    hi: float
+    lo: float | tuple[float, ...]
+    hi: float | tuple[float, ...]
     invert: bool
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(H, W) or (C, H, W) float32 ``x`` mapped by this normalization."""
+        if isinstance(self.lo, tuple):
+            y = np.stack([scale(p, lo, hi) for p, lo, hi in zip(x, self.lo, self.hi)])
+        else:
+            y = scale(x, self.lo, self.hi)
+        return 1.0 - y if self.invert else y
+
+
+def _normalization_of(x: np.ndarray, invert: str | bool, percentiles: tuple[float, float],
+                      per_plane: bool) -> Normalization:
+    """The :class:`Normalization` of ``x``, an image already read as a model's channel."""
+    if per_plane:
+        lo, hi = (tuple(v) for v in zip(*(intensity_range(p, *percentiles) for p in x)))
+    else:
+        lo, hi = intensity_range(x, *percentiles)
+    flip = has_bright_background(x) if invert == "auto" else bool(invert)
+    return Normalization(lo, hi, flip)
 
 
 def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
@@ -141,10 +194,7 @@ def fit_normalization(image: np.ndarray, *, invert: str | bool = "auto",
                       channel: str = "gray") -> Normalization:
     """The normalization :func:`prepare` applies to ``image`` (or to a subsample of a huge
     image, so that every block of it is prepared the same way)."""
-    gray = to_channel(image, channel)
-    lo, hi = intensity_range(gray, *percentiles)
-    flip = has_bright_background(gray) if invert == "auto" else bool(invert)
-    return Normalization(lo, hi, flip)
+    return _normalization_of(to_channel(image, channel), invert, percentiles, channel in PER_PLANE)
 
 
 def check_gamma(gamma: float) -> float:
@@ -168,7 +218,8 @@ def prepare(image: np.ndarray, *, invert: str | bool = "auto",
             percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
             norm: Normalization | None = None, channel: str = "gray") -> np.ndarray:
     """The standard input of every segmenter: (H, W) float32, objects bright, ~[0, 1]
-    ((3, H, W) for ``channel="rgb"``: one intensity mapping for all three planes).
+    ((C, H, W) for the multi-plane channels: one intensity mapping for all planes of
+    ``"rgb"``, one per plane for ``"hematoxylin_eosin"``).
 
     Parameters
     ----------
@@ -176,10 +227,9 @@ def prepare(image: np.ndarray, *, invert: str | bool = "auto",
     invert : "auto" (invert when objects are dark on bright), True, or False.
     percentiles : low/high percentiles mapped to 0 and 1.
     norm : a fixed normalization (from :func:`fit_normalization`) instead of this image's own.
-    channel : "gray", "hematoxylin" or "rgb" (see :func:`to_channel`).
+    channel : "gray", "hematoxylin", "hematoxylin_eosin" or "rgb" (see :func:`to_channel`).
     """
-    gray = to_channel(image, channel)
-    norm = norm or fit_normalization(gray, invert=invert, percentiles=percentiles)
-    x = scale(gray, norm.lo, norm.hi)
-    return 1.0 - x if norm.invert else x
+    x = to_channel(image, channel)
+    norm = norm or _normalization_of(x, invert, percentiles, channel in PER_PLANE)
+    return norm.apply(x)
 

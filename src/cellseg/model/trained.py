@@ -71,7 +71,7 @@ class TrainedModel:
     # -- input ----------------------------------------------------------------------------------
     @property
     def channel(self) -> str:
-        """The input this model reads: "gray", "hematoxylin" or "rgb"."""
+        """The input this model reads: "gray", "hematoxylin", "hematoxylin_eosin" or "rgb"."""
         return self.card.get("input", {}).get("channels", "gray")
 
     @property

@@ -35,8 +35,9 @@ class AugmentConfig:
                                  # fraction of their contrast drawn from dim_contrast), so dim
                                  # nuclei next to bright ones count
     dim_contrast: tuple[float, float] = (0.1, 0.6)  # range of the contrast a dimmed object keeps
-    stain: float = 0.0           # colour (3-plane) crops: each stain's amount scaled by
-                                 # 1 +- stain and shifted by +- stain x its mean (HED jitter)
+    stain: float = 0.0           # colour crops (3 RGB planes or 2 stain planes): each
+                                 # stain's amount scaled by 1 +- stain and shifted by
+                                 # +- stain x its mean (HED jitter)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,6 +136,16 @@ def stain_jitter(img: np.ndarray, rng: np.random.Generator, strength: float) -> 
     beta = rng.uniform(-strength, strength, 3) * stains.reshape(-1, 3).mean(0)
     rgb = np.exp(-((stains * alpha + beta) @ rgb_from_hed))
     return np.moveaxis(rgb, -1, 0).clip(0, 1).astype(np.float32)
+
+
+def density_jitter(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Copy of a prepared (C, H, W) crop of stain densities (the ``hematoxylin_eosin`` input)
+    restained as :func:`stain_jitter` restains RGB: each plane scaled by U(1 - strength,
+    1 + strength) and shifted by U(-strength, strength) times its mean in the crop."""
+    n = img.shape[0]
+    alpha = rng.uniform(1 - strength, 1 + strength, n).astype(np.float32)
+    beta = rng.uniform(-strength, strength, n) * img.reshape(n, -1).mean(1)
+    return (img * alpha[:, None, None] + beta[:, None, None].astype(np.float32)).astype(np.float32)
 
 
 def intensity(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

@@ -140,7 +140,7 @@ class TrainConfig:
                                    # another seed, validates on the images its start did
     invert: str | bool = "auto"    # objects dark on bright: invert (auto | true | false)
     channels: str = "gray"         # network input: gray | hematoxylin (stain-deconvolved RGB)
-                                   # | rgb (3 colour planes)
+                                   # | hematoxylin_eosin (its 2 stain planes) | rgb (3 planes)
     gamma: float = 1.0             # input intensities ** gamma, after normalization and
                                    # augmentation (0.5: square root, lifts dim objects)
     types: list = field(default_factory=list)  # keep only these image types (fluorescence,

@@ -19,6 +19,7 @@ from cellseg.training.augment import (
     NO_AUGMENT,
     AugmentConfig,
     crop,
+    density_jitter,
     dim_objects,
     intensity,
     random_affine,
@@ -84,8 +85,8 @@ class CropDataset(Dataset):
         aug = self.augment
         matrix = random_affine(rng, aug) if aug is not NO_AUGMENT else None
         img, lab = crop(image, labels, centre, self.patch_size, matrix)
-        if aug.stain > 0 and img.ndim == 3 and img.shape[0] == 3:
-            img = stain_jitter(img, rng, aug.stain)
+        if aug.stain > 0 and img.ndim == 3:
+            img = (stain_jitter if img.shape[0] == 3 else density_jitter)(img, rng, aug.stain)
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng, aug.dim_contrast)
         img = compress(intensity(img, rng, aug), self.gamma)
