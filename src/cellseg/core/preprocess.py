@@ -82,42 +82,30 @@ def _stain_densities(image: np.ndarray) -> np.ndarray:
     return rgb2hed(np.clip(rgb, 0, 1)).astype(np.float32)
 
 
-def _gray_as_stain(image: np.ndarray) -> np.ndarray:
-    """(H, W) gray image with its objects bright, as a nuclear stain would show them: inverted
-    when the background is bright (brightfield), kept when it is dark (fluorescence)."""
-    g = to_gray(image)
-    if g.size and has_bright_background(g):
-        return (g.max() - g).astype(np.float32)
-    return g
+def hematoxylin_eosin(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) RGB stained tissue -> (2, H, W) float32 hematoxylin and eosin optical
+    densities (colour deconvolution of Ruifrok & Johnston, ``skimage.color.rgb2hed``): the
+    nuclear stain, and the counterstain of cytoplasm, stroma and red blood cells that tells
+    them from nuclei.
+
+    Gray input (2-D, or channels that do not differ) has no stains to separate: its nuclei are
+    made bright as a stain would make them, by inverting images with a bright background
+    (brightfield) and keeping those with a dark one (fluorescence) as they are; the eosin plane
+    is zeros.
+    """
+    x = np.asarray(image)
+    if not is_color(x) or x.shape[-1] < 3:
+        g = to_gray(x)
+        if g.size and has_bright_background(g):
+            g = (g.max() - g).astype(np.float32)
+        return np.stack([g, np.zeros_like(g)])
+    return np.ascontiguousarray(np.moveaxis(_stain_densities(x)[..., :2], -1, 0))
 
 
 def hematoxylin(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB stained tissue -> (H, W) float32 hematoxylin optical density (nuclear
-    stain; colour deconvolution of Ruifrok & Johnston, ``skimage.color.rgb2hed``).
-
-    Gray input (2-D, or channels that do not differ) has no stain to separate: nuclei are made
-    bright as a stain would make them, by inverting images with a bright background
-    (brightfield) and keeping those with a dark one (fluorescence) as they are.
-    """
-    x = np.asarray(image)
-    if not is_color(x) or x.shape[-1] < 3:
-        return _gray_as_stain(x)
-    return np.ascontiguousarray(_stain_densities(x)[..., 0])
-
-
-def hematoxylin_eosin(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB stained tissue -> (2, H, W) float32 hematoxylin and eosin optical
-    densities (colour deconvolution as in :func:`hematoxylin`): the nuclear stain, and the
-    counterstain of cytoplasm, stroma and red blood cells that tells them from nuclei.
-
-    Gray input has no counterstain: the first plane is what :func:`hematoxylin` reads of it,
-    the second zeros.
-    """
-    x = np.asarray(image)
-    if not is_color(x) or x.shape[-1] < 3:
-        h = _gray_as_stain(x)
-        return np.stack([h, np.zeros_like(h)])
-    return np.ascontiguousarray(np.moveaxis(_stain_densities(x)[..., :2], -1, 0))
+    """(H, W, 3) RGB stained tissue -> (H, W) float32 hematoxylin optical density, the nuclear
+    stain: the first plane of :func:`hematoxylin_eosin` (gray input as described there)."""
+    return hematoxylin_eosin(image)[0]
 
 
 def rgb_planes(image: np.ndarray) -> np.ndarray:
