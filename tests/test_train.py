@@ -119,10 +119,12 @@ def test_train_flows_from_a_boundary_model(dataset, tmp_path):
     assert model.segment(image).shape == (96, 96)
 
 
-@pytest.mark.parametrize("channels, planes", [("rgb", 3), ("hematoxylin_eosin", 2)])
-def test_train_on_colour_planes_reads_colour_images(dataset, tmp_path, channels, planes):
-    """channels: rgb or hematoxylin_eosin -> a 3- or 2-plane network that segments colour
-    images (stain jitter on)."""
+@pytest.mark.parametrize("channels, planes, augment", [("rgb", 3, "stain: 0.3"),
+                                                      ("hematoxylin_eosin", 2, "stain: 0.3"),
+                                                      ("hematoxylin", 1, "counterstain: 0.5")])
+def test_train_on_colour_planes_reads_colour_images(dataset, tmp_path, channels, planes, augment):
+    """channels: rgb, hematoxylin_eosin or hematoxylin -> a 3-, 2- or 1-plane network that
+    segments colour images (stain jitter, or the eosin leaked into the hematoxylin crops, on)."""
     root = tmp_path / "colour"
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
@@ -132,7 +134,7 @@ def test_train_on_colour_planes_reads_colour_images(dataset, tmp_path, channels,
         iio.imwrite(root / "images" / f.name, np.where(lab[..., None] > 0, purple, pink).astype(np.uint8))
         iio.imwrite(root / "masks" / f.name, lab)
     cfg = config(tmp_path, 1)
-    cfg.write_text(cfg.read_text() + f"channels: {channels}\ninvert: false\naugment: {{stain: 0.3}}\n")
+    cfg.write_text(cfg.read_text() + f"channels: {channels}\ninvert: false\naugment: {{{augment}}}\n")
     r = cli("train", root, "-o", tmp_path / "m", "--config", cfg, "-q")
     assert r.returncode == 0, r.stderr
     model = load_model(tmp_path / "m")
@@ -278,6 +280,28 @@ def test_bf16_auto_trains_in_float32_where_the_cpu_emulates_bfloat16(monkeypatch
     monkeypatch.setattr(hardware, "cpu_info", lambda: ("New CPU", ["amx_bf16"]))
     assert hardware.use_bf16("auto", "cpu") and not hardware.use_bf16(False, "cpu")
     assert hardware.hardware("cpu", True).endswith("bfloat16")
+
+
+def test_counterstain_leak_adds_eosin_to_the_nuclear_plane_of_half_the_crops():
+    """augment.counterstain: hematoxylin crops in which stroma (eosin) shows faintly, as in the
+    hematoxylin channel of a lab whose stains differ; nuclei (no eosin) and the other half of
+    the crops unchanged. Only for models that read the hematoxylin channel."""
+    from cellseg.training.augment import counterstain_leak
+    from cellseg.training.config import TrainConfig
+    nuclei = discs((64, 64), ((20, 20), (44, 40)), 8) > 0
+    stroma = np.zeros((64, 64), bool)
+    stroma[:, 56:] = True
+    img = np.stack([0.9 * nuclei, 0.6 * stroma]).astype(np.float32)
+    rng = np.random.default_rng(0)
+    crops = [counterstain_leak(img, rng, 0.5) for _ in range(60)]
+    assert all(c.shape == (64, 64) and np.array_equal(c[nuclei], img[0][nuclei]) for c in crops)
+    leaked = [c for c in crops if not np.array_equal(c, img[0])]
+    assert 15 <= len(leaked) <= 45
+    amounts = [np.unique((c - img[0])[stroma] / 0.6) for c in leaked]
+    assert all(len(a) == 1 and 0 < a[0] <= 0.5 for a in amounts)
+    assert max(a[0] for a in amounts) > 0.35
+    with pytest.raises(ValueError, match="counterstain needs channels: hematoxylin, got 'rgb'"):
+        TrainConfig.from_dict({"channels": "rgb", "augment": {"counterstain": 0.5}})
 
 
 def test_crop_processes_change_nothing_but_speed():

@@ -38,6 +38,9 @@ class AugmentConfig:
     stain: float = 0.0           # colour crops (3 RGB planes or 2 stain planes): each
                                  # stain's amount scaled by 1 +- stain and shifted by
                                  # +- stain x its mean (HED jitter)
+    counterstain: float = 0.0    # hematoxylin crops: in half of them, the eosin density times
+                                 # U(0, counterstain) added to the nuclear plane, as another
+                                 # lab's stain and scanner leak stroma and cytoplasm into it
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,6 +149,16 @@ def density_jitter(img: np.ndarray, rng: np.random.Generator, strength: float) -
     alpha = rng.uniform(1 - strength, 1 + strength, n).astype(np.float32)
     beta = rng.uniform(-strength, strength, n) * img.reshape(n, -1).mean(1)
     return (img * alpha[:, None, None] + beta[:, None, None].astype(np.float32)).astype(np.float32)
+
+
+def counterstain_leak(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """(H, W) nuclear plane of a prepared (2, H, W) hematoxylin and eosin crop (each plane
+    about 0..1), with, in half of the crops, the eosin plane times U(0, strength) added: the
+    hematoxylin channel as the stain deconvolution reads tissue whose stains or scanner differ
+    from the standard vectors, stroma and cytoplasm showing faintly where only nuclei should."""
+    if rng.random() < 0.5:
+        return img[0]
+    return (img[0] + rng.uniform(0, strength) * img[1]).astype(np.float32)
 
 
 def intensity(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np.ndarray:

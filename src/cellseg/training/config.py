@@ -28,7 +28,7 @@ def strict(cls, data: dict | None, section: str):
     >>> strict(AugmentConfig, {"dimp": 0.3}, "augment")
     Traceback (most recent call last):
     ...
-    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, dim_contrast, dim_p, distractor_p, flip, gamma, noise_p, noise_sigma, noise_stretch, rotate, shear, stain, zoom)
+    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, counterstain, dim_contrast, dim_p, distractor_p, flip, gamma, noise_p, noise_sigma, noise_stretch, rotate, shear, stain, zoom)
     """
     if data is not None and not isinstance(data, dict):
         raise ValueError(f"section '{section}' must be a mapping, got {type(data).__name__}")
@@ -162,6 +162,8 @@ class TrainConfig:
         if cfg.channels not in IN_CHANNELS:
             raise ValueError(f"channels must be one of {', '.join(IN_CHANNELS)}, "
                              f"got {cfg.channels!r}")
+        if augment.counterstain and cfg.channels != "hematoxylin":
+            raise ValueError(f"augment.counterstain needs channels: hematoxylin, got {cfg.channels!r}")
         check_gamma(cfg.gamma)
         if cfg.num_workers != "auto" and (isinstance(cfg.num_workers, bool) or
                                           not isinstance(cfg.num_workers, int) or cfg.num_workers < 0):

@@ -18,6 +18,7 @@ from cellseg.core.preprocess import compress
 from cellseg.training.augment import (
     NO_AUGMENT,
     AugmentConfig,
+    counterstain_leak,
     crop,
     density_jitter,
     dim_objects,
@@ -87,6 +88,8 @@ class CropDataset(Dataset):
         img, lab = crop(image, labels, centre, self.patch_size, matrix)
         if aug.stain > 0 and img.ndim == 3:
             img = (stain_jitter if img.shape[0] == 3 else density_jitter)(img, rng, aug.stain)
+        if aug.counterstain > 0:  # (2, P, P) stain densities -> the hematoxylin the model reads
+            img = counterstain_leak(img, rng, aug.counterstain)
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng, aug.dim_contrast)
         img = compress(intensity(img, rng, aug), self.gamma)

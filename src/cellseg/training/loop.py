@@ -175,7 +175,10 @@ def crop_dataset(cfg: TrainConfig, items, tr_idx: list[int], rank: int):
     """The random-crop training set of the training images, prepared as the model will be."""
     from cellseg.core.preprocess import prepare
     from cellseg.training.data import CropDataset, balanced_weights
-    return CropDataset([prepare(items.images[i], invert=cfg.invert, channel=cfg.channels)
+    channel = cfg.channels
+    if cfg.augment.counterstain > 0:  # its eosin plane too, added to the nuclear one by the crops
+        channel = "hematoxylin_eosin"
+    return CropDataset([prepare(items.images[i], invert=cfg.invert, channel=channel)
                         for i in tr_idx], [items.labels[i] for i in tr_idx],
                        patch_size=cfg.patch_size,
                        samples_per_epoch=cfg.steps_per_epoch * cfg.batch_size,
