@@ -10,6 +10,7 @@ import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage as ndi
 from conftest import ROOT, discs
 
 from cellseg.model.store import load_model
@@ -302,6 +303,26 @@ def test_counterstain_leak_adds_eosin_to_the_nuclear_plane_of_half_the_crops():
     assert max(a[0] for a in amounts) > 0.35
     with pytest.raises(ValueError, match="counterstain needs channels: hematoxylin, got 'rgb'"):
         TrainConfig.from_dict({"channels": "rgb", "augment": {"counterstain": 0.5}})
+
+
+def test_hollow_objects_pale_the_inside_of_large_nuclei_and_keep_their_outline():
+    """augment.hollow_p: open (vesicular) nuclei, a pale inside under a rim of full contrast,
+    made from solid ones; nuclei under 8 px across and the background unchanged."""
+    from skimage.segmentation import find_boundaries
+
+    from cellseg.training.augment import hollow_objects
+    centres = [(20, 20), (20, 60), (60, 20), (60, 60), (40, 90), (80, 90)]
+    lab = discs((100, 110), centres, 11)
+    lab[discs((100, 110), [(90, 8)], 2) > 0] = 7  # a small one
+    img = np.where(lab > 0, 0.9, 0.1).astype(np.float32)
+    out = hollow_objects(img, lab, np.random.default_rng(3))
+    rim = find_boundaries(lab, mode="inner")
+    assert np.array_equal(out[rim | (lab == 0) | (lab == 7)], img[rim | (lab == 0) | (lab == 7)])
+    middle = discs((100, 110), centres, 3)  # 0.7 of the way to the centre and beyond
+    contrast = (np.array(ndi.mean(out, middle, range(1, 7))) - 0.1) / 0.8
+    hollowed = contrast < 0.99
+    assert 1 <= hollowed.sum() <= 5 and np.allclose(contrast[~hollowed], 1, atol=1e-5)
+    assert contrast[hollowed].max() < 0.7  # 0.4 to 0.85 lost in the middle, clumps aside
 
 
 def test_crop_processes_change_nothing_but_speed():

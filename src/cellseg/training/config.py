@@ -28,7 +28,7 @@ def strict(cls, data: dict | None, section: str):
     >>> strict(AugmentConfig, {"dimp": 0.3}, "augment")
     Traceback (most recent call last):
     ...
-    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, counterstain, dim_contrast, dim_p, distractor_p, flip, gamma, noise_p, noise_sigma, noise_stretch, rotate, shear, stain, zoom)
+    ValueError: unknown key 'dimp' in section 'augment' (known: blur_p, brightness, contrast, counterstain, dim_contrast, dim_p, distractor_p, flip, gamma, hollow_depth, hollow_p, noise_p, noise_sigma, noise_stretch, rotate, shear, stain, zoom)
     """
     if data is not None and not isinstance(data, dict):
         raise ValueError(f"section '{section}' must be a mapping, got {type(data).__name__}")

@@ -22,6 +22,7 @@ from cellseg.training.augment import (
     crop,
     density_jitter,
     dim_objects,
+    hollow_objects,
     intensity,
     random_affine,
     stain_jitter,
@@ -90,6 +91,8 @@ class CropDataset(Dataset):
             img = (stain_jitter if img.shape[0] == 3 else density_jitter)(img, rng, aug.stain)
         if aug.counterstain > 0:  # (2, P, P) stain densities -> the hematoxylin the model reads
             img = counterstain_leak(img, rng, aug.counterstain)
+        if aug.hollow_p > 0 and rng.random() < aug.hollow_p:
+            img = hollow_objects(img, lab, rng, aug.hollow_depth)
         if aug.dim_p > 0 and rng.random() < aug.dim_p:  # no draw when off: same crops as before
             img = dim_objects(img, lab, rng, aug.dim_contrast)
         img = compress(intensity(img, rng, aug), self.gamma)
