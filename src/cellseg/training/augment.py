@@ -125,7 +125,12 @@ def dim_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
     keep = np.ones(int(labels.max()) + 1, np.float32)
     chosen = ids[rng.random(len(ids)) < 0.5]
     keep[chosen] = rng.uniform(contrast[0], contrast[1], len(chosen))
-    weight = ndi.gaussian_filter(keep[labels], 1.0)
+    return _contrast_times(img, labels, ndi.gaussian_filter(keep[labels], 1.0))
+
+
+def _contrast_times(img: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``img`` with its contrast over the background median (pixels of label 0) multiplied by
+    ``weight`` ((H, W)), pixel by pixel."""
     background = np.median(img[..., labels == 0])
     return (background + (img - background) * weight).astype(np.float32)
 
@@ -178,8 +183,7 @@ def hollow_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator
     clumps = ndi.gaussian_filter(rng.standard_normal(labels.shape), 1.2)
     clumps /= clumps.std() + 1e-6
     weight = np.clip(1 - inside + 0.35 * inside * clumps, 0.05, 1.2).astype(np.float32)
-    background = np.median(img[..., labels == 0])
-    return (background + (img - background) * weight).astype(np.float32)
+    return _contrast_times(img, labels, weight)
 
 
 def counterstain_leak(img: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
