@@ -118,14 +118,20 @@ def dim_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
     probability 1/2, keeps only a fraction of its contrast over the background median, drawn
     uniformly from ``contrast`` (default 10-60 %); the mask is softened (Gaussian, sigma 1 px)
     so no edge is drawn."""
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    if not len(ids) or not (labels == 0).any():
+    ids = _objects_on_background(labels)
+    if not len(ids):
         return img
     keep = np.ones(int(labels.max()) + 1, np.float32)
     chosen = ids[rng.random(len(ids)) < 0.5]
     keep[chosen] = rng.uniform(contrast[0], contrast[1], len(chosen))
     return _contrast_times(img, labels, ndi.gaussian_filter(keep[labels], 1.0))
+
+
+def _objects_on_background(labels: np.ndarray) -> np.ndarray:
+    """Ids of the objects of an (H, W) label image; none when no background pixel is left
+    to measure their contrast against."""
+    ids = np.unique(labels)
+    return ids[ids > 0] if (labels == 0).any() else ids[:0]
 
 
 def _contrast_times(img: np.ndarray, labels: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -169,9 +175,8 @@ def hollow_objects(img: np.ndarray, labels: np.ndarray, rng: np.random.Generator
     (Gaussian-filtered noise, sigma 1.2 px) restoring part of it. The rim keeps its contrast,
     so the outline, which is what the network must find, is unchanged."""
     from skimage.segmentation import find_boundaries
-    ids = np.unique(labels)
-    ids = ids[ids > 0]
-    if not len(ids) or not (labels == 0).any():
+    ids = _objects_on_background(labels)
+    if not len(ids):
         return img
     dist = ndi.distance_transform_edt(~find_boundaries(labels, mode="inner")) * (labels > 0)
     radius = np.zeros(int(labels.max()) + 1, np.float32)
